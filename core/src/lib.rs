@@ -1,0 +1,12 @@
+//! `horde_core`: everything engine-neutral in horde-rs.
+//!
+//! - [`api`] — the AI Horde v2 wire protocol: every type that crosses the wire,
+//!   the `{message, rc}` error body, and validation of async requests.
+//! - [`kudos`] — pricing as pure functions, shared by the coordinator (which
+//!   charges) and the client (which estimates).
+//!
+//! The client, worker, runtime and coordinator layers are added on top of these
+//! by later parts of the project; nothing here knows about them.
+
+pub mod api;
+pub mod kudos;
