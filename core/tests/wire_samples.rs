@@ -1,6 +1,8 @@
 //! Every body captured from upstream parses into our types and serialises back
 //! to the same JSON value (key order aside).
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -115,7 +115,7 @@ impl SimpleResponse {
 string_enum! {
     /// The state a worker reports for one finished job, and that status
     /// bodies report for each generation.
-    pub enum GenerationState / Other {
+    pub enum GenerationState / Other default Ok {
         /// A normal result.
         Ok => "ok",
         /// The result was censored by the worker's safety check.

@@ -154,7 +154,7 @@ string_enum! {
 
 string_enum! {
     /// How a source image is used.
-    pub enum SourceProcessing / Other {
+    pub enum SourceProcessing / Other default Img2img {
         /// Image to image (the default).
         Img2img => "img2img",
         /// Inpainting.
@@ -163,12 +163,6 @@ string_enum! {
         Outpainting => "outpainting",
         /// Remix (Stable Cascade only).
         Remix => "remix",
-    }
-}
-
-impl Default for SourceProcessing {
-    fn default() -> Self {
-        Self::Img2img
     }
 }
 
@@ -506,12 +500,6 @@ pub struct ImageGeneration {
     pub model: String,
     /// Obsolete state (`ok` or `censored`).
     pub state: GenerationState,
-}
-
-impl Default for GenerationState {
-    fn default() -> Self {
-        Self::Ok
-    }
 }
 
 /// `GET|DELETE /v2/generate/status/{id}`: progress plus finished images.

@@ -8,7 +8,7 @@ use super::ids::{JobId, RequestId, WorkerId};
 
 string_enum! {
     /// An alchemy form: an interrogation, or a post-processor run on its own.
-    pub enum FormName / Other {
+    pub enum FormName / Other default Caption {
         /// A caption.
         Caption => "caption",
         /// CLIP interrogation (tags, artists, mediums, …).
@@ -208,12 +208,6 @@ pub struct InterrogationPopForm {
     /// Where to PUT a post-processed image before submitting `"R2"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r2_upload: Option<String>,
-}
-
-impl Default for FormName {
-    fn default() -> Self {
-        Self::Caption
-    }
 }
 
 /// The answer to an alchemist's pop.

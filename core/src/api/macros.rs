@@ -3,13 +3,14 @@
 //! parsing. Only the macro lives here; the enums are defined where they are used.
 
 /// Defines a string-valued enum with named variants plus a fallback variant
-/// holding any other string. Parsing is total: a known string becomes its
+/// holding any other string; `default Variant` after the fallback's name
+/// implements `Default`. Parsing is total: a known string becomes its
 /// variant, anything else the fallback. Build values with `From<&str>` so that
 /// known strings always map to their named variant.
 macro_rules! string_enum {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident / $other:ident {
+        pub enum $name:ident / $other:ident $(default $default:ident)? {
             $( $(#[$vmeta:meta])* $variant:ident => $wire:literal ),+ $(,)?
         }
     ) => {
@@ -38,6 +39,14 @@ macro_rules! string_enum {
                 !matches!(self, Self::$other(_))
             }
         }
+
+        $(
+            impl Default for $name {
+                fn default() -> Self {
+                    Self::$default
+                }
+            }
+        )?
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {

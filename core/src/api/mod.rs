@@ -17,6 +17,27 @@
 //!
 //! HTTP transport, routing and persistence live elsewhere; this module holds
 //! data shapes and pure checks only.
+//!
+//! ```
+//! use horde_core::api::{validate, ImageGenerateRequest, ImageParams, RequestStatusCheck};
+//!
+//! let mut req = ImageGenerateRequest::new("a red potion on a wooden table");
+//! req.params = Some(ImageParams { n: Some(2), ..Default::default() });
+//! validate::validate_image_request(&req).expect("a valid request");
+//! // Only what was set goes on the wire; upstream's defaults apply to the rest.
+//! assert_eq!(
+//!     serde_json::to_string(&req).unwrap(),
+//!     r#"{"prompt":"a red potion on a wooden table","params":{"n":2}}"#
+//! );
+//! assert!(req.nsfw() && req.r2()); // upstream's effective defaults
+//!
+//! let check: RequestStatusCheck = serde_json::from_str(
+//!     r#"{"finished": 0, "processing": 0, "restarted": 0, "waiting": 2, "done": false,
+//!         "faulted": false, "wait_time": 10, "queue_position": 1, "kudos": 3.0,
+//!         "is_possible": false}"#,
+//! ).unwrap();
+//! assert_eq!(check.queue_position, 1);
+//! ```
 
 #[macro_use]
 mod macros;

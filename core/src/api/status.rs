@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 string_enum! {
     /// Which kind of model a model-status entry is about.
-    pub enum ModelType / Other {
+    pub enum ModelType / Other default Image {
         /// Image models.
         Image => "image",
         /// Text models.
@@ -67,12 +67,6 @@ pub struct ActiveModel {
     /// image or text.
     #[serde(rename = "type")]
     pub kind: ModelType,
-}
-
-impl Default for ModelType {
-    fn default() -> Self {
-        Self::Image
-    }
 }
 
 /// `GET /v2/status/performance`.

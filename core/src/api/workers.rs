@@ -6,7 +6,7 @@ use super::ids::{TeamId, WorkerId};
 
 string_enum! {
     /// The kind of work a worker does.
-    pub enum WorkerType / Other {
+    pub enum WorkerType / Other default Image {
         /// A dreamer (images).
         Image => "image",
         /// A scribe (text).
@@ -157,12 +157,6 @@ pub struct WorkerDetails {
     /// (Text) tokens generated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_generated: Option<f64>,
-}
-
-impl Default for WorkerType {
-    fn default() -> Self {
-        Self::Image
-    }
 }
 
 /// `PUT /v2/workers/{id}`.

