@@ -156,9 +156,19 @@ fn text_prices() {
 
 #[test]
 fn interrogation_prices() {
-    assert_eq!(form_price(&FormName::Caption, 1024, 1024), 1.0);
-    assert_eq!(form_price(&FormName::Interrogation, 1024, 1024), 3.0);
-    assert_eq!(form_price(&FormName::RealEsrganX4plus, 1024, 600), 12.0);
+    assert_eq!(form_price(&FormName::from("caption"), 1024, 1024), 1.0);
+    assert_eq!(
+        form_price(&FormName::from("interrogation"), 1024, 1024),
+        3.0
+    );
+    assert_eq!(
+        form_price(
+            &FormName::PostProcess(PostProcessor::RealEsrganX4plus),
+            1024,
+            600
+        ),
+        12.0
+    );
     assert_eq!(tiles(512, 512), 1);
     assert_eq!(form_charge(1.0, true), 3.0);
     assert_eq!(form_charge(1.0, false), 2.0);
@@ -276,7 +286,7 @@ proptest! {
 
     #[test]
     fn interrogation_prices_are_positive(w in 1u32..4096, h in 1u32..4096,
-                                         form in proptest::sample::select(FormName::KNOWN).prop_map(FormName::from),
+                                         form in proptest::sample::select(FormName::known().collect::<Vec<_>>()).prop_map(FormName::from),
                                          slow in any::<bool>()) {
         let price = form_price(&form, w, h);
         prop_assert!(price >= 1.0);

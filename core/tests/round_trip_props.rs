@@ -91,24 +91,35 @@ fn worker_ids() -> impl Strategy<Value = Vec<WorkerId>> {
 }
 
 prop_compose! {
+    fn request_options()(
+        a in (opt(vec(text(), 0..3)), opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()),
+              opt(any::<bool>()), opt(worker_ids()), opt(any::<bool>())),
+        b in (opt(vec(extra_source_image(), 0..2)), opt(any::<bool>()), opt(text()), opt(any::<bool>()),
+              opt(any::<bool>()), opt(text()), opt(text())),
+    ) -> RequestOptions {
+        RequestOptions {
+            models: a.0, trusted_workers: a.1, validated_backends: a.2, slow_workers: a.3,
+            extra_slow_workers: a.4, workers: a.5, worker_blacklist: a.6,
+            extra_source_images: b.0, dry_run: b.1, proxied_account: b.2, disable_batching: b.3,
+            allow_downgrade: b.4, webhook: b.5, style: b.6,
+        }
+    }
+}
+
+prop_compose! {
     fn image_request()(
         prompt in text(),
         params in opt((image_settings(), opt(any::<u32>()), opt(any::<u32>()), opt(any::<u32>()))
             .prop_map(|(settings, seed_variation, steps, n)| ImageParams { settings, seed_variation, steps, n })),
-        a in (opt(vec(text(), 0..3)), opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()),
-              opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()), opt(worker_ids()), opt(any::<bool>())),
-        b in (opt(text()), opt(known_or_other::<SourceProcessing>(SourceProcessing::KNOWN)), opt(text()),
-              opt(vec(extra_source_image(), 0..2)), opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>())),
-        c in (opt(any::<bool>()), opt(text()), opt(any::<bool>()), opt(any::<bool>()), opt(text()), opt(text())),
+        options in request_options(),
+        a in (opt(any::<bool>()), opt(any::<bool>()), opt(text()),
+              opt(known_or_other::<SourceProcessing>(SourceProcessing::KNOWN)), opt(text()),
+              opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>())),
     ) -> ImageGenerateRequest {
         ImageGenerateRequest {
-            prompt, params,
-            models: a.0, nsfw: a.1, censor_nsfw: a.2, trusted_workers: a.3, validated_backends: a.4,
-            slow_workers: a.5, extra_slow_workers: a.6, workers: a.7, worker_blacklist: a.8,
-            source_image: b.0, source_processing: b.1, source_mask: b.2, extra_source_images: b.3,
-            r2: b.4, shared: b.5, replacement_filter: b.6,
-            dry_run: c.0, proxied_account: c.1, disable_batching: c.2, allow_downgrade: c.3,
-            webhook: c.4, style: c.5,
+            prompt, params, options,
+            nsfw: a.0, censor_nsfw: a.1, source_image: a.2, source_processing: a.3, source_mask: a.4,
+            r2: a.5, shared: a.6, replacement_filter: a.7,
         }
     }
 }
@@ -234,15 +245,9 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn text_request()(prompt in text(), params in opt(text_params()),
-        a in (opt(text()), opt(vec(text(), 0..3)), opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()),
-              opt(any::<bool>()), opt(worker_ids()), opt(any::<bool>())),
-        b in (opt(any::<bool>()), opt(text()), opt(any::<bool>()), opt(any::<bool>()), opt(text()), opt(text()),
-              opt(vec(extra_source_image(), 0..2)))) -> TextGenerateRequest {
-        TextGenerateRequest { prompt, params, softprompt: a.0, models: a.1, trusted_workers: a.2,
-            validated_backends: a.3, slow_workers: a.4, extra_slow_workers: a.5, workers: a.6,
-            worker_blacklist: a.7, dry_run: b.0, proxied_account: b.1, disable_batching: b.2,
-            allow_downgrade: b.3, webhook: b.4, style: b.5, extra_source_images: b.6 }
+    fn text_request()(prompt in text(), params in opt(text_params()), options in request_options(),
+                      softprompt in opt(text())) -> TextGenerateRequest {
+        TextGenerateRequest { prompt, params, options, softprompt }
     }
 }
 
@@ -266,7 +271,10 @@ prop_compose! {
 }
 
 fn form_name() -> impl Strategy<Value = FormName> {
-    known_or_other(FormName::KNOWN)
+    prop_oneof![
+        3 => proptest::sample::select(FormName::known().collect::<Vec<_>>()).prop_map(FormName::from),
+        1 => text().prop_map(FormName::from),
+    ]
 }
 
 fn interrogation_state() -> impl Strategy<Value = InterrogationState> {
@@ -413,7 +421,7 @@ proptest! {
         };
         assert_round_trip(&pop);
         assert_round_trip(&InterrogationPopRequest { name: id.clone(), priority_usernames: None,
-            forms: Some(vec![FormName::Caption]), amount: Some(2), bridge_agent: flags.2, threads: None, max_tiles: Some(80) });
+            forms: Some(vec![FormName::default()]), amount: Some(2), bridge_agent: flags.2, threads: None, max_tiles: Some(80) });
         assert_round_trip(&InterrogationSubmitRequest { id: JobId(id), result: serde_json::Map::new(), state: None });
     }
 

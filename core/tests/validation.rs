@@ -428,24 +428,26 @@ fn image_source_and_controlnet_rules() {
     accepts(validate_image_request(&image(|r, _| {
         r.source_image = Some("img".into());
         r.source_processing = Some(SourceProcessing::Remix);
-        r.extra_source_images = Some(extra(5));
+        r.options.extra_source_images = Some(extra(5));
     })));
     rejects(
         validate_image_request(&image(|r, _| {
             r.source_processing = Some(SourceProcessing::Remix);
-            r.extra_source_images = Some(extra(6));
+            r.options.extra_source_images = Some(extra(6));
         })),
         "extra_source_images",
         Rc::TooManyExtraSourceImages,
     );
     rejects(
-        validate_image_request(&image(|r, _| r.extra_source_images = Some(extra(1)))),
+        validate_image_request(&image(|r, _| {
+            r.options.extra_source_images = Some(extra(1))
+        })),
         "extra_source_images",
         Rc::InvalidExtraSourceImages,
     );
     rejects(
         validate_image_request(&image(|r, _| {
-            r.models = Some(vec!["RealESRGAN_x4plus".into()])
+            r.options.models = Some(vec!["RealESRGAN_x4plus".into()])
         })),
         "models.0",
         Rc::UnexpectedModelName,
@@ -455,17 +457,17 @@ fn image_source_and_controlnet_rules() {
 #[test]
 fn webhook_rules() {
     accepts(validate_image_request(&image(|r, _| {
-        r.webhook = Some("https://x.io".into())
+        r.options.webhook = Some("https://x.io".into())
     })));
     rejects(
         validate_image_request(&image(|r, _| {
-            r.webhook = Some("http://example.com/hook".into())
+            r.options.webhook = Some("http://example.com/hook".into())
         })),
         "webhook",
         Rc::BadRequest,
     );
     rejects(
-        validate_text_request(&text(|r, _| r.webhook = Some("https://".into()))),
+        validate_text_request(&text(|r, _| r.options.webhook = Some("https://".into()))),
         "webhook",
         Rc::BadRequest,
     );
@@ -491,7 +493,7 @@ fn text_prompt_and_source_rules() {
     );
     rejects(
         validate_text_request(&text(|r, _| {
-            r.extra_source_images = Some(vec![ExtraSourceImage {
+            r.options.extra_source_images = Some(vec![ExtraSourceImage {
                 image: "i".into(),
                 strength: None,
             }])

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::RequestId;
+use super::ids::{RequestId, WorkerId};
 
 string_enum! {
     /// The code of a warning attached to an accepted request.
@@ -38,6 +38,81 @@ pub struct Warning {
     pub code: WarningCode,
     /// The warning in plain text.
     pub message: String,
+}
+
+/// The options image and text async requests share: which models and
+/// workers may serve the request, how it is billed, and where results go.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestOptions {
+    /// Acceptable models (images default to `["stable_diffusion"]`, text to any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// Trusted workers only (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_workers: Option<bool>,
+    /// Validated text backends only (effective default false; ignored for images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_backends: Option<bool>,
+    /// Allow slow workers (default true; false costs more and is always upfront).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_workers: Option<bool>,
+    /// Allow extra-slow workers (default false; ignored for text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_slow_workers: Option<bool>,
+    /// Only these workers (at most 5), or none of them with `worker_blacklist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<Vec<WorkerId>>,
+    /// Treat `workers` as a deny-list (images: costs ×1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_blacklist: Option<bool>,
+    /// Extra source images (image remix only, at most 5; refused for text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_source_images: Option<Vec<ExtraSourceImage>>,
+    /// Only return the kudos estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The account a service account proxies for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxied_account: Option<String>,
+    /// One job per pop (n>1 needs trust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_batching: Option<bool>,
+    /// Shrink the request instead of failing the upfront-kudos check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_downgrade: Option<bool>,
+    /// An https URL called per finished job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// A style id or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+}
+
+impl RequestOptions {
+    /// Trusted workers only (default false).
+    pub fn trusted_workers(&self) -> bool {
+        self.trusted_workers.unwrap_or(false)
+    }
+    /// Slow workers allowed (default true).
+    pub fn slow_workers(&self) -> bool {
+        self.slow_workers.unwrap_or(true)
+    }
+    /// `workers` is a deny-list (default false).
+    pub fn worker_blacklist(&self) -> bool {
+        self.worker_blacklist.unwrap_or(false)
+    }
+    /// The named workers (none by default).
+    pub fn workers(&self) -> &[WorkerId] {
+        self.workers.as_deref().unwrap_or_default()
+    }
+    /// Estimate only (default false).
+    pub fn dry_run(&self) -> bool {
+        self.dry_run.unwrap_or(false)
+    }
+    /// Shrink instead of refusing (default false).
+    pub fn allow_downgrade(&self) -> bool {
+        self.allow_downgrade.unwrap_or(false)
+    }
 }
 
 /// The answer to an accepted image or text async request (HTTP 202).

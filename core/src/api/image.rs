@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ExtraSourceImage, GenMetadata, GenerationState, PopCommon, RequestStatusCheck, SkippedReasons,
-    WorkerMessage,
+    ExtraSourceImage, GenMetadata, GenerationState, PopCommon, RequestOptions, RequestStatusCheck,
+    SkippedReasons, WorkerMessage,
 };
 use super::ids::{JobId, WorkerId};
 
@@ -350,33 +350,15 @@ pub struct ImageGenerateRequest {
     /// Generation settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<ImageParams>,
-    /// Acceptable models (default `["stable_diffusion"]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub models: Option<Vec<String>>,
+    /// Models, workers, billing and delivery options shared with text requests.
+    #[serde(flatten)]
+    pub options: RequestOptions,
     /// NSFW allowed; only NSFW workers pick it up (default **true**, though the schema says false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nsfw: Option<bool>,
     /// Censor accidental NSFW in an SFW request (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub censor_nsfw: Option<bool>,
-    /// Trusted workers only (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_workers: Option<bool>,
-    /// Validated backends only (text; accepted and ignored for images).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validated_backends: Option<bool>,
-    /// Allow slow workers (default true; false costs ×1.2 and is always upfront).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slow_workers: Option<bool>,
-    /// Allow extra-slow workers (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_slow_workers: Option<bool>,
-    /// Only these workers (at most 5), or none of them with `worker_blacklist`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workers: Option<Vec<WorkerId>>,
-    /// Treat `workers` as a deny-list (costs ×1.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker_blacklist: Option<bool>,
     /// Source image for img2img/inpainting (base64 WebP or URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image: Option<String>,
@@ -386,9 +368,6 @@ pub struct ImageGenerateRequest {
     /// Inpainting mask (needs a source image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_mask: Option<String>,
-    /// Extra source images (remix only, at most 5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_source_images: Option<Vec<ExtraSourceImage>>,
     /// Results as download URLs (true, the default) or inline base64 WebP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r2: Option<bool>,
@@ -398,24 +377,6 @@ pub struct ImageGenerateRequest {
     /// Sanitise suspicious prompts instead of rejecting them (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacement_filter: Option<bool>,
-    /// Only return the kudos estimate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dry_run: Option<bool>,
-    /// The account a service account proxies for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxied_account: Option<String>,
-    /// One image per pop (n>1 needs trust).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disable_batching: Option<bool>,
-    /// Shrink the request instead of failing the upfront-kudos check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_downgrade: Option<bool>,
-    /// An https URL called per finished job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<String>,
-    /// A style id or name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub style: Option<String>,
 }
 
 impl ImageGenerateRequest {
@@ -435,7 +396,7 @@ impl ImageGenerateRequest {
     }
     /// Acceptable models (default `["stable_diffusion"]`).
     pub fn models(&self) -> Cow<'_, [String]> {
-        match &self.models {
+        match &self.options.models {
             Some(m) => Cow::Borrowed(m.as_slice()),
             None => Cow::Owned(vec![DEFAULT_IMAGE_MODEL.to_owned()]),
         }
@@ -448,18 +409,6 @@ impl ImageGenerateRequest {
     pub fn censor_nsfw(&self) -> bool {
         self.censor_nsfw.unwrap_or(true)
     }
-    /// Trusted workers only (default false).
-    pub fn trusted_workers(&self) -> bool {
-        self.trusted_workers.unwrap_or(false)
-    }
-    /// Slow workers allowed (default true).
-    pub fn slow_workers(&self) -> bool {
-        self.slow_workers.unwrap_or(true)
-    }
-    /// `workers` is a deny-list (default false).
-    pub fn worker_blacklist(&self) -> bool {
-        self.worker_blacklist.unwrap_or(false)
-    }
     /// Results as URLs (default true).
     pub fn r2(&self) -> bool {
         self.r2.unwrap_or(true)
@@ -467,10 +416,6 @@ impl ImageGenerateRequest {
     /// Replacement filter on (default true).
     pub fn replacement_filter(&self) -> bool {
         self.replacement_filter.unwrap_or(true)
-    }
-    /// Estimate only (default false).
-    pub fn dry_run(&self) -> bool {
-        self.dry_run.unwrap_or(false)
     }
     /// How the source image is used (default img2img).
     pub fn source_processing(&self) -> SourceProcessing {

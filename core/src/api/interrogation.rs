@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::common::SkippedReasons;
 use super::ids::{JobId, RequestId, WorkerId};
+use super::image::PostProcessor;
 
 string_enum! {
-    /// An alchemy form: an interrogation, or a post-processor run on its own.
-    pub enum FormName / Other default Caption {
+    /// An analysis form: what an alchemist reports about an image.
+    pub enum AnalysisForm / Other default Caption {
         /// A caption.
         Caption => "caption",
         /// CLIP interrogation (tags, artists, mediums, …).
@@ -23,55 +24,88 @@ string_enum! {
         Vectorize => "vectorize",
         /// An aesthetic score.
         Aesthetic => "aesthetic",
-        /// GFPGAN face fixer.
-        Gfpgan => "GFPGAN",
-        /// GFPGAN 1.3 face fixer.
-        GfpganV13 => "GFPGANv1.3",
-        /// CodeFormers face fixer.
-        CodeFormers => "CodeFormers",
-        /// RestoreFormer face fixer.
-        RestoreFormer => "RestoreFormer",
-        /// RealESRGAN ×4 upscaler.
-        RealEsrganX4plus => "RealESRGAN_x4plus",
-        /// RealESRGAN ×2 upscaler.
-        RealEsrganX2plus => "RealESRGAN_x2plus",
-        /// RealESRGAN ×4 anime upscaler.
-        RealEsrganX4plusAnime6b => "RealESRGAN_x4plus_anime_6B",
-        /// NMKD Siax upscaler.
-        NmkdSiax => "NMKD_Siax",
-        /// 4x AnimeSharp upscaler.
-        AnimeSharp4x => "4x_AnimeSharp",
-        /// 4x Nomos8kSC upscaler.
-        Nomos8kSc4x => "4xNomos8kSC",
-        /// 4x LSDIRplus upscaler.
-        LsdirPlus4x => "4xLSDIRplus",
-        /// 4x NomosWebPhoto RealPLKSR upscaler.
-        NomosWebPhotoRealPlksr4x => "4xNomosWebPhoto_RealPLKSR",
-        /// 4x Nomos2 realplksr dysample upscaler.
-        Nomos2RealplksrDysample4x => "4xNomos2_realplksr_dysample",
-        /// 4x Nomos2 hq dat2 upscaler.
-        Nomos2HqDat2x4 => "4xNomos2_hq_dat2",
-        /// 2x ModernSpanimation upscaler.
-        ModernSpanimationV1x2 => "2xModernSpanimationV1",
-        /// Background removal.
-        StripBackground => "strip_background",
     }
 }
 
+/// An alchemy form: an analysis of the image, or one of the image
+/// post-processors run on it alone. On the wire it is the bare name; a name
+/// this version does not know parses as `Analysis(AnalysisForm::Other(..))`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FormName {
+    /// An analysis (caption, nsfw, …).
+    Analysis(AnalysisForm),
+    /// A post-processor; its result is a new image.
+    PostProcess(PostProcessor),
+}
+
 impl FormName {
+    /// The wire form of this name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Analysis(a) => a.as_str(),
+            Self::PostProcess(p) => p.as_str(),
+        }
+    }
+
+    /// Whether this is a form this version knows.
+    pub fn is_known(&self) -> bool {
+        match self {
+            Self::Analysis(a) => a.is_known(),
+            Self::PostProcess(p) => p.is_known(),
+        }
+    }
+
     /// Whether this form is a post-processor (its result is an image to upload).
     pub fn is_post_processor(&self) -> bool {
-        self.is_known()
-            && !matches!(
-                self,
-                Self::Caption
-                    | Self::Interrogation
-                    | Self::Nsfw
-                    | Self::Describe
-                    | Self::Palette
-                    | Self::Vectorize
-                    | Self::Aesthetic
-            )
+        matches!(self, Self::PostProcess(_))
+    }
+
+    /// Every form this version knows, as it appears on the wire.
+    pub fn known() -> impl Iterator<Item = &'static str> {
+        AnalysisForm::KNOWN
+            .iter()
+            .chain(PostProcessor::KNOWN)
+            .copied()
+    }
+}
+
+impl Default for FormName {
+    fn default() -> Self {
+        Self::Analysis(AnalysisForm::Caption)
+    }
+}
+
+impl From<&str> for FormName {
+    fn from(s: &str) -> Self {
+        match PostProcessor::from(s) {
+            PostProcessor::Other(_) => Self::Analysis(AnalysisForm::from(s)),
+            known => Self::PostProcess(known),
+        }
+    }
+}
+
+impl From<String> for FormName {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl std::fmt::Display for FormName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FormName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FormName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self::from(name.as_ref()))
     }
 }
 

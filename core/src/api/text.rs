@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ExtraSourceImage, GenMetadata, GenerationState, PopCommon, RequestStatusCheck, SkippedReasons,
-    WorkerMessage,
+    ExtraSourceImage, GenMetadata, GenerationState, PopCommon, RequestOptions, RequestStatusCheck,
+    SkippedReasons, WorkerMessage,
 };
 use super::ids::{JobId, WorkerId};
 
@@ -121,51 +121,13 @@ pub struct TextGenerateRequest {
     /// Generation settings (top-level settings are ignored upstream; they belong here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<TextParams>,
+    /// Models, workers, billing and delivery options shared with image requests
+    /// (`extra_source_images` is refused for text; `extra_slow_workers` is ignored).
+    #[serde(flatten)]
+    pub options: RequestOptions,
     /// Legacy softprompt; matches only workers listing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub softprompt: Option<String>,
-    /// Acceptable models (default: any).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub models: Option<Vec<String>>,
-    /// Trusted workers only (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_workers: Option<bool>,
-    /// Validated backends only (effective default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validated_backends: Option<bool>,
-    /// Allow slow workers (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slow_workers: Option<bool>,
-    /// Ignored for text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_slow_workers: Option<bool>,
-    /// Only these workers, or none of them with `worker_blacklist`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workers: Option<Vec<WorkerId>>,
-    /// Treat `workers` as a deny-list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker_blacklist: Option<bool>,
-    /// Only return the kudos estimate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dry_run: Option<bool>,
-    /// The account a service account proxies for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxied_account: Option<String>,
-    /// One text per pop (n>1 needs trust).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disable_batching: Option<bool>,
-    /// Shrink `max_length` instead of failing the upfront-kudos check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_downgrade: Option<bool>,
-    /// An https URL called per finished job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<String>,
-    /// A style id or name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub style: Option<String>,
-    /// Rejected for text (`InvalidExtraSourceImages.`); present so it can be refused clearly.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_source_images: Option<Vec<ExtraSourceImage>>,
 }
 
 impl TextGenerateRequest {
@@ -185,19 +147,7 @@ impl TextGenerateRequest {
     }
     /// Acceptable models (empty = any).
     pub fn models(&self) -> &[String] {
-        self.models.as_deref().unwrap_or_default()
-    }
-    /// Trusted workers only (default false).
-    pub fn trusted_workers(&self) -> bool {
-        self.trusted_workers.unwrap_or(false)
-    }
-    /// Slow workers allowed (default true).
-    pub fn slow_workers(&self) -> bool {
-        self.slow_workers.unwrap_or(true)
-    }
-    /// Estimate only (default false).
-    pub fn dry_run(&self) -> bool {
-        self.dry_run.unwrap_or(false)
+        self.options.models.as_deref().unwrap_or_default()
     }
 }
 

@@ -153,7 +153,7 @@ pub fn validate_image_request(req: &ImageGenerateRequest) -> Check {
             "Too large prompt. Please reduce the amount of tokens contained.",
         ));
     }
-    for (i, model) in req.models.iter().flatten().enumerate() {
+    for (i, model) in req.options.models.iter().flatten().enumerate() {
         if super::image::PostProcessor::from(model.as_str()).is_known() {
             return Err(ValidationError::new(
                 format!("models.{i}"),
@@ -177,7 +177,12 @@ pub fn validate_image_request(req: &ImageGenerateRequest) -> Check {
             format!("'{sp}' is not one of {:?}", SourceProcessing::KNOWN),
         ));
     }
-    if let Some(extra) = req.extra_source_images.as_ref().filter(|e| !e.is_empty()) {
+    if let Some(extra) = req
+        .options
+        .extra_source_images
+        .as_ref()
+        .filter(|e| !e.is_empty())
+    {
         if extra.len() > MAX_EXTRA_SOURCE_IMAGES {
             return Err(ValidationError::new(
                 "extra_source_images",
@@ -193,7 +198,7 @@ pub fn validate_image_request(req: &ImageGenerateRequest) -> Check {
             ));
         }
     }
-    check_webhook(req.webhook.as_deref())?;
+    check_webhook(req.options.webhook.as_deref())?;
     if let Some(params) = &req.params {
         validate_image_params(params, req)?;
     }
@@ -345,6 +350,10 @@ fn check_adapter_name(field: &str, name: &str) -> Check {
     Ok(())
 }
 
+fn check_strength(field: &str, v: Option<f64>) -> Check {
+    in_range_f64(field, v, -MAX_ADAPTER_STRENGTH, MAX_ADAPTER_STRENGTH)
+}
+
 fn validate_adapters(p: &ImageParams) -> Check {
     let s = &p.settings;
     let loras = s.loras.as_deref().unwrap_or_default();
@@ -358,18 +367,8 @@ fn validate_adapters(p: &ImageParams) -> Check {
     for (i, lora) in loras.iter().enumerate() {
         let at = |f: &str| format!("params.loras.{i}.{f}");
         check_adapter_name(&at("name"), &lora.name)?;
-        in_range_f64(
-            &at("model"),
-            lora.model,
-            -MAX_ADAPTER_STRENGTH,
-            MAX_ADAPTER_STRENGTH,
-        )?;
-        in_range_f64(
-            &at("clip"),
-            lora.clip,
-            -MAX_ADAPTER_STRENGTH,
-            MAX_ADAPTER_STRENGTH,
-        )?;
+        check_strength(&at("model"), lora.model)?;
+        check_strength(&at("clip"), lora.clip)?;
         if let Some(t) = &lora.inject_trigger {
             let len = t.chars().count();
             if len == 0 || len > MAX_INJECT_TRIGGER {
@@ -398,12 +397,7 @@ fn validate_adapters(p: &ImageParams) -> Check {
     for (i, ti) in tis.iter().enumerate() {
         let at = |f: &str| format!("params.tis.{i}.{f}");
         check_adapter_name(&at("name"), &ti.name)?;
-        in_range_f64(
-            &at("strength"),
-            ti.strength,
-            -MAX_ADAPTER_STRENGTH,
-            MAX_ADAPTER_STRENGTH,
-        )?;
+        check_strength(&at("strength"), ti.strength)?;
         if let Some(inject) = &ti.inject_ti
             && inject != "prompt"
             && inject != "negprompt"
@@ -421,6 +415,7 @@ fn validate_adapters(p: &ImageParams) -> Check {
 pub fn validate_text_request(req: &TextGenerateRequest) -> Check {
     check_prompt(&req.prompt)?;
     if req
+        .options
         .extra_source_images
         .as_ref()
         .is_some_and(|e| !e.is_empty())
@@ -431,7 +426,7 @@ pub fn validate_text_request(req: &TextGenerateRequest) -> Check {
             "This request type does not accept extra source images.",
         ));
     }
-    check_webhook(req.webhook.as_deref())?;
+    check_webhook(req.options.webhook.as_deref())?;
     if let Some(params) = &req.params {
         validate_text_params(params)?;
     }

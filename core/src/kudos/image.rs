@@ -249,9 +249,8 @@ impl ImageChargeFactors {
         Self {
             source_image: req.source_image.is_some(),
             post_processors: req.params().post_processing().to_vec(),
-            fast_workers_only: !req.slow_workers(),
-            deny_list: req.worker_blacklist()
-                && req.workers.as_ref().is_some_and(|w| !w.is_empty()),
+            fast_workers_only: !req.options.slow_workers(),
+            deny_list: req.options.worker_blacklist() && !req.options.workers().is_empty(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Interrogation (alchemy) pricing: per-form prices and charges.
 
-use crate::api::FormName;
+use crate::api::{AnalysisForm, FormName};
 
 /// Price of the CLIP `interrogation` form.
 pub const INTERROGATION_FORM_PRICE: f64 = 3.0;
@@ -22,7 +22,7 @@ pub fn tiles(width: u32, height: u32) -> u32 {
 
 /// What one form earns its worker, on an image of the given size.
 pub fn form_price(form: &FormName, width: u32, height: u32) -> f64 {
-    if *form == FormName::Interrogation {
+    if *form == FormName::Analysis(AnalysisForm::Interrogation) {
         INTERROGATION_FORM_PRICE
     } else if form.is_post_processor() {
         POST_PROCESSOR_TILE_PRICE * f64::from(tiles(width, height))
