@@ -154,3 +154,40 @@ fn unknown_codes_and_fields_are_tolerated() {
         Some(Sampler::Other("k_future_sampler".into()))
     );
 }
+
+#[test]
+fn return_codes_travel_with_upstreams_status() {
+    let cases = [
+        (Rc::MissingPrompt, 400),
+        (Rc::MaintenanceMode, 400),
+        (Rc::InvalidAPIKey, 401),
+        (Rc::WrongCredentials, 403),
+        (Rc::KudosUpfront, 403),
+        (Rc::AnonForbiddenWorker, 403),
+        (Rc::RequestNotFound, 404),
+        (Rc::InvalidJobID, 404),
+        (Rc::RequestExpired, 410),
+        (Rc::Locked, 423),
+        (Rc::TooManyPrompts, 429),
+        (Rc::Unknown("Whatever".into()), 400),
+    ];
+    for (rc, status) in cases {
+        assert_eq!(rc.http_status(), status, "{rc}");
+        assert_eq!(ErrorBody::new(rc, "m").http_status(), status);
+    }
+    for name in Rc::KNOWN {
+        let rc = Rc::from(*name);
+        assert!(rc.is_known());
+        assert_eq!(rc.as_str(), *name);
+        assert!((400..500).contains(&rc.http_status()));
+    }
+}
+
+#[test]
+fn paths_cover_the_endpoints_the_samples_use() {
+    assert_eq!(
+        paths::fill(paths::GENERATE_STATUS, "id", "abc"),
+        "/v2/generate/status/abc"
+    );
+    assert_eq!(paths::TEXT_POP, "/v2/generate/text/pop");
+}

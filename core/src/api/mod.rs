@@ -48,6 +48,7 @@ mod ids;
 mod image;
 mod interrogation;
 mod kudos_transfer;
+pub mod paths;
 mod shared_keys;
 mod status;
 mod text;

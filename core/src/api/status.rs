@@ -167,3 +167,28 @@ pub struct ModelStats {
     /// Ever.
     pub total: BTreeMap<String, u64>,
 }
+
+/// The query of `GET /v2/status/models`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelsQuery {
+    /// image (the default) or text.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ModelType>,
+    /// Only models with at least this many threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_count: Option<u64>,
+    /// Only models with at most this many threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u64>,
+    /// known, custom or all (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_state: Option<ModelState>,
+}
+
+/// The query of `GET /v2/stats/*/models`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelStatsQuery {
+    /// known, custom or all (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_state: Option<ModelState>,
+}

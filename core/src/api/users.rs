@@ -300,3 +300,14 @@ string_enum! {
         Age => "age",
     }
 }
+
+/// The query of `GET /v2/users` (25 users per page).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersQuery {
+    /// 1-based page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// Sort order (default kudos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<UserSort>,
+}

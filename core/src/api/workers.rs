@@ -210,3 +210,14 @@ pub struct DeletedWorker {
     /// The deleted worker's name.
     pub deleted_name: String,
 }
+
+/// The query of `GET /v2/workers`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkersQuery {
+    /// Only workers of this type.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<WorkerType>,
+    /// Only the worker with this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
