@@ -1,0 +1,210 @@
+//! `horde`: the command line of horde-rs.
+//!
+//! - `horde serve` runs a private horde (SQLite in a data directory);
+//! - `horde user add|rotate-key|list` manages accounts in that directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use horde_core::coordinator::clock::SystemClock;
+use horde_core::coordinator::config::Config;
+use horde_core::coordinator::horde::NewUser;
+use horde_core::coordinator::server::{self, Coordinator};
+use horde_core::coordinator::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "horde",
+    version,
+    about = "horde-rs: the AI Horde for games, and a private horde to self-host"
+)]
+struct Cli {
+    /// Configuration file (TOML); HORDE_* environment variables override it.
+    #[arg(long, global = true, env = "HORDE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database and images).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a private horde.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:7001).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and print its new API key.
+    Add {
+        /// The alias (the public name becomes alias#id).
+        name: String,
+        /// Starting kudos.
+        #[arg(long, default_value_t = 0.0)]
+        kudos: f64,
+        /// Trusted role.
+        #[arg(long)]
+        trusted: bool,
+        /// Moderator role (implies trusted).
+        #[arg(long)]
+        moderator: bool,
+        /// Admin role (implies moderator).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Give a user a new API key (the server must be stopped).
+    RotateKey {
+        /// alias#id, id, or a unique alias.
+        name: String,
+    },
+    /// List users.
+    List,
+}
+
+fn config(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+async fn serve(mut config: Config, listen: Option<SocketAddr>) -> Result<(), String> {
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let data_dir = config.data_dir.clone();
+    let coordinator = Coordinator::open(config, bound).map_err(|e| e.to_string())?;
+    tracing::info!(%bound, data_dir = %data_dir.display(), "horde serving at http://{bound}/api");
+    coordinator
+        .serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn user(config: Config, command: UserCommand) -> Result<(), String> {
+    // Adding a user is safe while a server runs (it finds new keys in the
+    // database on first use); changing an existing one is not.
+    let lock = server::lock_data_dir(&config);
+    let url = config.public_url(config.listen);
+    let (mut horde, store, _) =
+        server::open_state(&config, Arc::new(SystemClock), url).map_err(|e| e.to_string())?;
+    let commit = |horde: &mut horde_core::coordinator::horde::Horde, store: &Arc<dyn Store>| {
+        let (changes, _) = horde.take_changes();
+        let ticket = store.submit(changes);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(ticket.durable()).map_err(|e| e.to_string())?;
+        store.close();
+        Ok::<(), String>(())
+    };
+    match command {
+        UserCommand::Add {
+            name,
+            kudos,
+            trusted,
+            moderator,
+            admin,
+        } => {
+            let (user, key) = horde
+                .create_user(NewUser {
+                    alias: name,
+                    kudos,
+                    trusted,
+                    moderator,
+                    admin,
+                })
+                .map_err(|e| e.body.message)?;
+            commit(&mut horde, &store)?;
+            eprintln!("created {} ({} kudos)", user.username, user.kudos);
+            println!("{key}");
+        }
+        UserCommand::RotateKey { name } => {
+            if lock.is_err() {
+                return Err(
+                    "stop `horde serve` on this data directory before rotating keys".into(),
+                );
+            }
+            let id = horde
+                .find_user_by_name(&name)
+                .ok_or_else(|| format!("no user '{name}'"))?;
+            let key = horde.rotate_key(id).map_err(|e| e.body.message)?;
+            commit(&mut horde, &store)?;
+            println!("{key}");
+        }
+        UserCommand::List => {
+            for u in horde.list_users(1, &horde_core::api::UserSort::Age) {
+                println!("{}\t{} kudos", u.username, u.kudos);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = config(&cli).and_then(|config| match cli.command {
+        Command::Serve { listen } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(serve(config, listen))),
+        Command::User { command } => user(config, command),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("horde: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

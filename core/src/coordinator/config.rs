@@ -1,0 +1,195 @@
+//! Operator configuration: where to listen and keep data, limits, rate
+//! limits, the prompt filter and the lifecycle timings. Read from an optional
+//! TOML file, then overridden by `HORDE_*` environment variables; every field
+//! has a default, so a fresh machine needs neither.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything an operator can set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`HORDE_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory holding the database and result blobs (`HORDE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// URL clients and workers reach this horde at, used in upload and
+    /// download links (`HORDE_PUBLIC_URL`); defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Largest request body in bytes (`HORDE_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Seconds a request lives after its last activity.
+    pub request_ttl_secs: f64,
+    /// How often stale jobs are requeued and expired requests removed.
+    pub sweep_interval_secs: f64,
+    /// Jobs a registered user may have waiting at once.
+    pub default_concurrency: u32,
+    /// Jobs all anonymous clients together may have waiting at once.
+    pub anonymous_concurrency: u32,
+    /// Refuse new requests (workers finish the queue).
+    pub maintenance_mode: bool,
+    /// Operator prompt filter: requests whose prompt matches any regex are
+    /// refused with `CorruptPrompt` (case-insensitive).
+    pub prompt_filter: Vec<String>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+}
+
+/// Fixed-window rate limits, per client IP and per API key, with upstream's
+/// defaults. Off switch for benchmarks: `enabled = false` (`HORDE_RATE_LIMITS=off`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Whether limits apply at all.
+    pub enabled: bool,
+    /// Requests per minute per IP on endpoints without their own limit.
+    pub default_per_minute: u32,
+    /// Generation requests per second per IP.
+    pub generate_per_second: u32,
+    /// Generation requests per minute per IP.
+    pub generate_per_minute: u32,
+    /// Generation requests per second per API key.
+    pub generate_per_key_per_second: u32,
+    /// Generation requests per second for the anonymous key.
+    pub generate_anonymous_per_second: u32,
+    /// Checks per second per IP.
+    pub check_per_second: u32,
+    /// Image status calls per minute per IP and request.
+    pub image_status_per_minute: u32,
+    /// Text status calls per minute per IP.
+    pub text_status_per_minute: u32,
+    /// Pops and submits per second per IP.
+    pub worker_per_second: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_per_minute: 90,
+            generate_per_second: 2,
+            generate_per_minute: 90,
+            generate_per_key_per_second: 2,
+            generate_anonymous_per_second: 60,
+            check_per_second: 10,
+            image_status_per_minute: 10,
+            text_status_per_minute: 60,
+            worker_per_second: 60,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            data_dir: PathBuf::from("horde-data"),
+            public_url: None,
+            max_body_bytes: 20 * 1024 * 1024,
+            request_ttl_secs: 20.0 * 60.0,
+            sweep_interval_secs: 10.0,
+            default_concurrency: 30,
+            anonymous_concurrency: 500,
+            maintenance_mode: false,
+            prompt_filter: Vec::new(),
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// An environment variable has an invalid value.
+    #[error("invalid {name}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads `path` (when given), then applies `HORDE_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `HORDE_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("HORDE_LISTEN") {
+            self.listen = v.parse().map_err(|e| ConfigError::Env {
+                name: "HORDE_LISTEN",
+                message: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = var("HORDE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("HORDE_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = var("HORDE_MAX_BODY_BYTES") {
+            self.max_body_bytes = v.parse().map_err(|e| ConfigError::Env {
+                name: "HORDE_MAX_BODY_BYTES",
+                message: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = var("HORDE_RATE_LIMITS") {
+            self.rate_limits.enabled = match v.as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "HORDE_RATE_LIMITS",
+                        message: format!("'{other}' is not on or off"),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// The URL workers and clients reach this horde at, without a trailing slash.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}

@@ -1,0 +1,389 @@
+//! The horde's state and every rule that changes it: accounts and keys,
+//! requests and their jobs, workers and matching, kudos, expiry. Plain
+//! synchronous code over in-memory maps, driven by the HTTP layer under one
+//! lock; each operation marks the records it changed, and
+//! [`Horde::take_changes`] hands them to storage in order.
+//!
+//! Submodules hold one area each: [`accounts`] (users, shared keys,
+//! transfers), [`generate`] (image and text requests), [`dispatch`] (worker
+//! pops and submits), [`alchemy`] (interrogations), [`sweep`] (timeouts,
+//! expiry, uptime), [`workers`] (worker records and views), [`stats`].
+
+mod accounts;
+mod alchemy;
+mod dispatch;
+mod generate;
+mod stats;
+mod sweep;
+mod workers;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::clock::Clock;
+use super::error::ApiError;
+use super::keys;
+use super::model::{ANONYMOUS_ID, Interrogation, Request, SharedKey, User, Worker};
+use super::queue::Queue;
+use super::store::{Change, Row, Table};
+use crate::api::{ANONYMOUS_API_KEY, Rc};
+
+pub use accounts::NewUser;
+pub use alchemy::StoredImage;
+pub use dispatch::SubmitCheck;
+pub use generate::{Admission, CancelledStatus, StoredSources};
+pub use sweep::SweepReport;
+
+pub(crate) use dispatch::is_validated as dispatch_is_validated;
+
+/// Seconds since its last pop within which a worker counts as online.
+pub const ONLINE_WINDOW_SECS: f64 = 300.0;
+
+/// How long a popped job may remain unsubmitted when nothing else says (text).
+pub const TEXT_JOB_TTL_SECS: f64 = 150.0;
+
+/// Restarts after which a request fails for good (the third fault).
+pub const MAX_RESTARTS: u32 = 2;
+
+/// The settings the rules need from the operator's configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Seconds a request lives after its last activity.
+    pub request_ttl: f64,
+    /// Jobs a registered user may have waiting.
+    pub default_concurrency: u32,
+    /// Jobs all anonymous clients may have waiting.
+    pub anonymous_concurrency: u32,
+    /// Refuse new requests.
+    pub maintenance_mode: bool,
+    /// Prompt filter.
+    pub prompt_filter: Vec<Regex>,
+    /// Base URL for upload and download links (no trailing slash).
+    pub public_url: String,
+    /// Salt of stored key hashes.
+    pub key_salt: String,
+}
+
+/// Who is calling, once their key is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A user, by their own key (or the anonymous key).
+    User(u64),
+    /// A user's shared key.
+    Shared {
+        /// The owner.
+        user: u64,
+        /// The shared key.
+        key: String,
+    },
+}
+
+impl Caller {
+    /// The user the call acts as.
+    pub fn user_id(&self) -> u64 {
+        match self {
+            Caller::User(id) | Caller::Shared { user: id, .. } => *id,
+        }
+    }
+
+    /// The shared key used, if any.
+    pub fn shared_key(&self) -> Option<&str> {
+        match self {
+            Caller::Shared { key, .. } => Some(key),
+            Caller::User(_) => None,
+        }
+    }
+}
+
+/// The whole state of a horde.
+pub struct Horde {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    users: HashMap<u64, User>,
+    users_by_hash: HashMap<String, u64>,
+    next_user_id: u64,
+    shared_keys: HashMap<String, SharedKey>,
+    workers: HashMap<String, Worker>,
+    workers_by_name: HashMap<String, String>,
+    requests: HashMap<String, Request>,
+    job_index: HashMap<String, String>,
+    interrogations: HashMap<String, Interrogation>,
+    form_index: HashMap<String, String>,
+    image_queue: Queue,
+    text_queue: Queue,
+    form_queue: Queue,
+    possible: HashMap<String, (bool, f64)>,
+    seq: u64,
+    dirty: BTreeSet<(Table, String)>,
+    deleted_blobs: Vec<String>,
+    stats: stats::Stats,
+    persisted_at: HashMap<String, f64>,
+    last_sweep: f64,
+}
+
+/// A record that could not be read back from storage.
+#[derive(Debug, thiserror::Error)]
+#[error("stored {table:?} {id} is unreadable: {message}")]
+pub struct CorruptRecord {
+    /// Which kind.
+    pub table: Table,
+    /// Its id.
+    pub id: String,
+    /// Why.
+    pub message: String,
+}
+
+impl Horde {
+    /// A horde rebuilt from stored rows (empty rows: a new horde).
+    pub fn from_rows(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        rows: Vec<Row>,
+    ) -> Result<Self, CorruptRecord> {
+        let mut horde = Horde {
+            settings,
+            clock,
+            users: HashMap::new(),
+            users_by_hash: HashMap::new(),
+            next_user_id: 1,
+            shared_keys: HashMap::new(),
+            workers: HashMap::new(),
+            workers_by_name: HashMap::new(),
+            requests: HashMap::new(),
+            job_index: HashMap::new(),
+            interrogations: HashMap::new(),
+            form_index: HashMap::new(),
+            image_queue: Queue::default(),
+            text_queue: Queue::default(),
+            form_queue: Queue::default(),
+            possible: HashMap::new(),
+            seq: 0,
+            dirty: BTreeSet::new(),
+            deleted_blobs: Vec::new(),
+            stats: stats::Stats::default(),
+            persisted_at: HashMap::new(),
+            last_sweep: 0.0,
+        };
+        for row in rows {
+            let corrupt = |e: serde_json::Error| CorruptRecord {
+                table: row.table,
+                id: row.id.clone(),
+                message: e.to_string(),
+            };
+            match row.table {
+                Table::Users => {
+                    horde.insert_user(serde_json::from_str(&row.body).map_err(corrupt)?)
+                }
+                Table::SharedKeys => {
+                    let k: SharedKey = serde_json::from_str(&row.body).map_err(corrupt)?;
+                    horde.shared_keys.insert(k.id.clone(), k);
+                }
+                Table::Workers => {
+                    let w: Worker = serde_json::from_str(&row.body).map_err(corrupt)?;
+                    horde
+                        .workers_by_name
+                        .insert(w.name.to_lowercase(), w.id.clone());
+                    horde.workers.insert(w.id.clone(), w);
+                }
+                Table::Requests => {
+                    let r: Request = serde_json::from_str(&row.body).map_err(corrupt)?;
+                    horde.seq = horde.seq.max(r.seq);
+                    for job in &r.jobs {
+                        horde.job_index.insert(job.id.clone(), r.id.clone());
+                    }
+                    let id = r.id.clone();
+                    horde.requests.insert(id.clone(), r);
+                    horde.reindex(&id);
+                }
+                Table::Interrogations => {
+                    let i: Interrogation = serde_json::from_str(&row.body).map_err(corrupt)?;
+                    horde.seq = horde.seq.max(i.seq);
+                    for form in &i.forms {
+                        horde.form_index.insert(form.id.clone(), i.id.clone());
+                    }
+                    let id = i.id.clone();
+                    horde.interrogations.insert(id.clone(), i);
+                    horde.reindex_interrogation(&id);
+                }
+            }
+        }
+        if !horde.users.contains_key(&ANONYMOUS_ID) {
+            let anon = User {
+                id: ANONYMOUS_ID,
+                alias: "Anonymous".into(),
+                key_hash: keys::hash_key(&horde.settings.key_salt, ANONYMOUS_API_KEY),
+                kudos: 0.0,
+                evaluating_kudos: 0.0,
+                kudos_details: Default::default(),
+                roles: Default::default(),
+                concurrency: horde.settings.anonymous_concurrency,
+                worker_invited: 0,
+                public_workers: false,
+                contact: None,
+                admin_comment: None,
+                created: horde.now(),
+                usage: Default::default(),
+                contribution: Default::default(),
+                fulfillment: Default::default(),
+                requested: Default::default(),
+                monthly_kudos: 0,
+                usage_multiplier: 1.0,
+                suspicion: 0,
+                recent_transfers: Vec::new(),
+                idempotency: Vec::new(),
+            };
+            horde.insert_user(anon);
+            horde.mark(Table::Users, ANONYMOUS_ID.to_string());
+        }
+        Ok(horde)
+    }
+
+    /// The current time.
+    pub fn now(&self) -> f64 {
+        self.clock.now()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Switches maintenance mode.
+    pub fn set_maintenance(&mut self, on: bool) {
+        self.settings.maintenance_mode = on;
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn mark(&mut self, table: Table, id: impl Into<String>) {
+        self.dirty.insert((table, id.into()));
+    }
+
+    fn insert_user(&mut self, user: User) {
+        self.next_user_id = self.next_user_id.max(user.id + 1);
+        self.users_by_hash.insert(user.key_hash.clone(), user.id);
+        self.users.insert(user.id, user);
+    }
+
+    /// Adopts a user found in storage but not in memory (added by the CLI
+    /// while the server ran).
+    pub fn adopt_user(&mut self, body: &str) -> Result<u64, serde_json::Error> {
+        let user: User = serde_json::from_str(body)?;
+        let id = user.id;
+        if !self.users.contains_key(&id) {
+            self.insert_user(user);
+        }
+        Ok(id)
+    }
+
+    /// Every record changed since the last call, serialised in a stable
+    /// order, plus the blobs that may now be deleted.
+    pub fn take_changes(&mut self) -> (Vec<Change>, Vec<String>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut changes = Vec::with_capacity(dirty.len());
+        for (table, id) in dirty {
+            let body = match table {
+                Table::Users => id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| self.users.get(&n))
+                    .map(|u| (serde_json::to_string(u), Some(u.key_hash.clone()))),
+                Table::SharedKeys => self
+                    .shared_keys
+                    .get(&id)
+                    .map(|k| (serde_json::to_string(k), None)),
+                Table::Workers => self
+                    .workers
+                    .get(&id)
+                    .map(|w| (serde_json::to_string(w), None)),
+                Table::Requests => self
+                    .requests
+                    .get(&id)
+                    .map(|r| (serde_json::to_string(r), None)),
+                Table::Interrogations => self
+                    .interrogations
+                    .get(&id)
+                    .map(|i| (serde_json::to_string(i), None)),
+            };
+            match body {
+                Some((Ok(body), key_hash)) => changes.push(Change::Put {
+                    table,
+                    id,
+                    key_hash,
+                    body,
+                }),
+                Some((Err(e), _)) => {
+                    tracing::error!(?table, %id, error = %e, "record not serialisable")
+                }
+                None => changes.push(Change::Delete { table, id }),
+            }
+        }
+        (changes, std::mem::take(&mut self.deleted_blobs))
+    }
+
+    /// Checks an `apikey` header. Shared keys are accepted only where
+    /// `shared_ok` (the generate endpoints and `find_user`).
+    pub fn authenticate(&self, apikey: Option<&str>, shared_ok: bool) -> Result<Caller, ApiError> {
+        let key = apikey
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    Rc::InvalidAPIKey,
+                    "An API key is required (header 'apikey').",
+                )
+            })?;
+        if let Some(shared) = self.shared_keys.get(key) {
+            if !shared_ok {
+                return Err(ApiError::new(
+                    Rc::InvalidAPIKey,
+                    "Shared keys cannot be used on this endpoint.",
+                ));
+            }
+            return Ok(Caller::Shared {
+                user: shared.user_id,
+                key: shared.id.clone(),
+            });
+        }
+        let hash = keys::hash_key(&self.settings.key_salt, key);
+        let user = self
+            .users_by_hash
+            .get(&hash)
+            .and_then(|id| self.users.get(id))
+            .filter(|u| keys::hashes_equal(&u.key_hash, &hash))
+            .ok_or_else(ApiError::invalid_key)?;
+        if user.roles.deleted {
+            return Err(ApiError::new(
+                Rc::DeletedUser,
+                "This account has been deleted.",
+            ));
+        }
+        Ok(Caller::User(user.id))
+    }
+
+    /// The hash a key is stored under.
+    pub fn key_hash(&self, key: &str) -> String {
+        keys::hash_key(&self.settings.key_salt, key)
+    }
+
+    fn user(&self, id: u64) -> Result<&User, ApiError> {
+        self.users.get(&id).ok_or_else(|| {
+            ApiError::new(Rc::UserNotFound, format!("User with ID '{id}' not found."))
+        })
+    }
+
+    fn user_mut(&mut self, id: u64) -> Result<&mut User, ApiError> {
+        self.users.get_mut(&id).ok_or_else(|| {
+            ApiError::new(Rc::UserNotFound, format!("User with ID '{id}' not found."))
+        })
+    }
+
+    fn new_id() -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}

@@ -1,0 +1,175 @@
+//! The HTTP face of the coordinator: an axum router under `/api` with one
+//! module per API area, plus `/metrics`. Handlers authenticate, run one
+//! operation on the [`Horde`] under its lock, hand the changed records to
+//! storage in order, and answer only once those are durable.
+
+mod accounts;
+mod blobs;
+pub mod extract;
+mod generate;
+mod interrogate;
+pub mod limits;
+pub mod metrics;
+mod status;
+mod workers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::blobs::BlobStore;
+use super::error::ApiError;
+use super::horde::{Caller, Horde};
+use super::store::Store;
+use crate::api::Rc;
+
+/// Everything a handler reaches.
+pub struct App {
+    /// The horde's state.
+    pub horde: Mutex<Horde>,
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// Result and source images.
+    pub blobs: BlobStore,
+    /// Rate limits.
+    pub limits: limits::Limiter,
+    /// Request counters for `/metrics`.
+    pub metrics: metrics::Metrics,
+}
+
+/// Shared handle to the [`App`].
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Runs `op` on the horde, queues the records it changed (in the order
+    /// of operations, under the lock), then waits until they are durable.
+    pub async fn run<T>(
+        &self,
+        op: impl FnOnce(&mut Horde) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let (out, ticket, dead_blobs) = {
+            let mut horde = self.horde.lock();
+            let out = op(&mut horde);
+            let (changes, dead_blobs) = horde.take_changes();
+            (out, self.store.submit(changes), dead_blobs)
+        };
+        ticket.durable().await.map_err(|e| {
+            tracing::error!(error = %e, "storage failed");
+            ApiError {
+                status: 503,
+                body: crate::api::ErrorBody::new(
+                    Rc::Unknown("StorageUnavailable".into()),
+                    "Storage is unavailable; nothing was changed. Try again.",
+                ),
+            }
+        })?;
+        for blob in dead_blobs {
+            if let Err(e) = self.blobs.delete(&blob) {
+                tracing::warn!(%blob, error = %e, "could not delete blob");
+            }
+        }
+        out
+    }
+
+    /// Reads the horde without changing it.
+    pub fn read<T>(&self, op: impl FnOnce(&mut Horde) -> T) -> T {
+        op(&mut self.horde.lock())
+    }
+
+    /// Authenticates an `apikey` header; keys of users added by the operator
+    /// while the server runs are found in storage on first use.
+    pub async fn caller(&self, apikey: Option<&str>, shared_ok: bool) -> Result<Caller, ApiError> {
+        let first = self.horde.lock().authenticate(apikey, shared_ok);
+        let err = match first {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        let Some(key) = apikey.filter(|_| err.rc() == Some(&Rc::InvalidAPIKey)) else {
+            return Err(err);
+        };
+        let hash = self.horde.lock().key_hash(key);
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.user_by_key_hash(&hash))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        match found {
+            Some(body) => {
+                let mut horde = self.horde.lock();
+                if let Err(e) = horde.adopt_user(&body) {
+                    tracing::error!(error = %e, "stored user is unreadable");
+                }
+                horde.authenticate(apikey, shared_ok)
+            }
+            None => Err(err),
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError {
+        status: 404,
+        body: crate::api::ErrorBody::new(Rc::Unknown("NotFound".into()), "No such endpoint."),
+    }
+    .into_response()
+}
+
+async fn method_not_allowed(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED {
+        return ApiError {
+            status: 405,
+            body: crate::api::ErrorBody::new(
+                Rc::Unknown("MethodNotAllowed".into()),
+                "This method is not allowed here.",
+            ),
+        }
+        .into_response();
+    }
+    res
+}
+
+/// The whole router, `/api/v2/...` and `/metrics`.
+pub fn router(app: AppState, max_body_bytes: usize) -> Router {
+    let node = HeaderValue::from_str(&format!("horde-rs:{}", env!("CARGO_PKG_VERSION")))
+        .unwrap_or(HeaderValue::from_static("horde-rs"));
+    let api = Router::new()
+        .merge(generate::routes())
+        .merge(interrogate::routes())
+        .merge(accounts::routes())
+        .merge(workers::routes())
+        .merge(status::routes())
+        .merge(blobs::routes());
+    Router::new()
+        .nest("/api", api)
+        .route("/metrics", axum::routing::get(metrics::handler))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(method_not_allowed))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            limits::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::middleware,
+        ))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("horde-node"),
+            node,
+        ))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods(Any)
+                .allow_headers(Any),
+        )
+        .with_state(app)
+}

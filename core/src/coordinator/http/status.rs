@@ -1,0 +1,124 @@
+//! Status and statistics routes: heartbeat, models, performance, modes, totals.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::AppState;
+use super::extract::{ApiKey, JsonBody, bad_query};
+use crate::api::{Heartbeat, HordeModes, ModelsQuery, Rc, WorkerType, paths};
+use crate::coordinator::error::ApiError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(paths::HEARTBEAT, get(heartbeat))
+        .route(paths::STATUS_MODELS, get(models))
+        .route(paths::STATUS_MODEL, get(model))
+        .route(paths::STATUS_PERFORMANCE, get(performance))
+        .route(paths::STATUS_MODES, get(modes).put(set_modes))
+        .route(
+            paths::STATS_IMG_TOTALS,
+            get(|State(s): State<AppState>| async move { Json(s.read(|h| h.image_totals())) }),
+        )
+        .route(
+            paths::STATS_TEXT_TOTALS,
+            get(|State(s): State<AppState>| async move { Json(s.read(|h| h.text_totals())) }),
+        )
+        .route(
+            paths::STATS_IMG_MODELS,
+            get(|State(s): State<AppState>| async move {
+                Json(s.read(|h| h.model_stats(WorkerType::Image)))
+            }),
+        )
+        .route(
+            paths::STATS_TEXT_MODELS,
+            get(|State(s): State<AppState>| async move {
+                Json(s.read(|h| h.model_stats(WorkerType::Text)))
+            }),
+        )
+}
+
+async fn heartbeat(State(state): State<AppState>) -> Json<Heartbeat> {
+    let (queue, threads) = state.read(|h| {
+        let p = h.performance();
+        (
+            p.queued_requests + p.queued_text_requests,
+            p.thread_count + p.text_thread_count + p.interrogator_thread_count,
+        )
+    });
+    Json(Heartbeat {
+        message: "OK".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        queue: Some(queue),
+        threads: Some(threads),
+        active_count: Some(queue),
+        db_connection: Some(true),
+    })
+}
+
+async fn models(
+    State(state): State<AppState>,
+    q: Result<Query<ModelsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(state.read(|h| h.active_models(&q))).into_response())
+}
+
+async fn model(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let found: Vec<_> = ["image", "text"]
+        .into_iter()
+        .flat_map(|kind| {
+            let q = ModelsQuery {
+                kind: Some(kind.into()),
+                ..Default::default()
+            };
+            state.read(|h| h.active_models(&q))
+        })
+        .filter(|m| m.name == name)
+        .collect();
+    Ok(Json(found).into_response())
+}
+
+async fn performance(State(state): State<AppState>) -> Response {
+    Json(state.read(|h| h.performance())).into_response()
+}
+
+async fn modes(State(state): State<AppState>) -> Json<HordeModes> {
+    Json(HordeModes {
+        maintenance_mode: Some(state.read(|h| h.settings().maintenance_mode)),
+        invite_only_mode: Some(false),
+        raid_mode: None,
+    })
+}
+
+async fn set_modes(
+    State(state): State<AppState>,
+    ApiKey(key): ApiKey,
+    JsonBody(req): JsonBody<HordeModes>,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(key.as_deref(), false).await?;
+    let Some(on) = req.maintenance_mode else {
+        return Err(ApiError::new(
+            Rc::NoHordeModSelected,
+            "No horde mode selected!",
+        ));
+    };
+    let is_admin = state.read(|h| h.is_admin(caller.user_id()));
+    if !is_admin {
+        return Err(ApiError::new(
+            Rc::NotAdmin,
+            "Only admins may switch maintenance mode.",
+        ));
+    }
+    state.read(|h| h.set_maintenance(on));
+    Ok(Json(HordeModes {
+        maintenance_mode: Some(on),
+        ..Default::default()
+    })
+    .into_response())
+}

@@ -1,0 +1,197 @@
+//! Wiring: a [`Coordinator`] opens its data directory (locking it against a
+//! second server), its store and blobs, rebuilds the horde's state, and
+//! serves the router until told to stop, sweeping periodically.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fs2::FileExt;
+use parking_lot::Mutex;
+use regex::RegexBuilder;
+
+use super::blobs::BlobStore;
+use super::clock::{Clock, SystemClock};
+use super::config::Config;
+use super::horde::{Horde, Settings};
+use super::http::{self, App, AppState};
+use super::store::sqlite::SqliteStore;
+use super::store::{Store, StoreError};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "horde.sqlite";
+/// The blob folder inside the data directory.
+pub const BLOB_DIR: &str = "blobs";
+/// The lock file a running server holds.
+pub const LOCK_FILE: &str = "serve.lock";
+
+/// Why a coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another server uses the data directory.
+    #[error("another `horde serve` is using {0}")]
+    Locked(PathBuf),
+    /// The data directory or a file in it is unusable.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The store refused.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A stored record is unreadable.
+    #[error("{0}")]
+    Corrupt(#[from] super::horde::CorruptRecord),
+    /// A prompt filter is not a valid regex.
+    #[error("invalid prompt filter {pattern:?}: {message}")]
+    Filter {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A horde ready to serve.
+pub struct Coordinator {
+    app: AppState,
+    config: Config,
+    _lock: Option<std::fs::File>,
+}
+
+/// Opens the store and blobs of a data directory and rebuilds the state;
+/// used by the server and by offline operator commands.
+pub fn open_state(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    public_url: String,
+) -> Result<(Horde, Arc<dyn Store>, BlobStore), StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    let blobs = BlobStore::open(&config.data_dir.join(BLOB_DIR))?;
+    let salt = match store.meta("key_salt")? {
+        Some(s) => s,
+        None => {
+            let s = format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            );
+            store.set_meta("key_salt", &s)?;
+            s
+        }
+    };
+    let mut prompt_filter = Vec::new();
+    for pattern in &config.prompt_filter {
+        let re = RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| StartError::Filter {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?;
+        prompt_filter.push(re);
+    }
+    let settings = Settings {
+        request_ttl: config.request_ttl_secs,
+        default_concurrency: config.default_concurrency,
+        anonymous_concurrency: config.anonymous_concurrency,
+        maintenance_mode: config.maintenance_mode,
+        prompt_filter,
+        public_url,
+        key_salt: salt,
+    };
+    let horde = Horde::from_rows(settings, clock, store.load()?)?;
+    Ok((horde, store, blobs))
+}
+
+/// Takes the data directory's server lock, or says who holds it.
+pub fn lock_data_dir(config: &Config) -> Result<std::fs::File, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(config.data_dir.join(LOCK_FILE))?;
+    file.try_lock_exclusive()
+        .map_err(|_| StartError::Locked(config.data_dir.clone()))?;
+    Ok(file)
+}
+
+impl Coordinator {
+    /// Opens a coordinator on the system clock, for the address it will be
+    /// served on (used for upload and download links).
+    pub fn open(config: Config, bound: SocketAddr) -> Result<Self, StartError> {
+        Self::open_with_clock(config, bound, Arc::new(SystemClock))
+    }
+
+    /// Opens a coordinator on a given clock (tests drive time by hand).
+    pub fn open_with_clock(
+        config: Config,
+        bound: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let lock = lock_data_dir(&config)?;
+        let (mut horde, store, blobs) = open_state(&config, clock, config.public_url(bound))?;
+        let (changes, _) = horde.take_changes();
+        store.submit(changes);
+        let app = Arc::new(App {
+            horde: Mutex::new(horde),
+            store,
+            blobs,
+            limits: http::limits::Limiter::new(config.rate_limits.clone()),
+            metrics: http::metrics::Metrics::default(),
+        });
+        Ok(Self {
+            app,
+            config,
+            _lock: Some(lock),
+        })
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn app(&self) -> AppState {
+        self.app.clone()
+    }
+
+    /// Runs one sweep now and waits until its changes are durable.
+    pub async fn sweep(&self) -> super::horde::SweepReport {
+        self.app.run(|h| Ok(h.sweep())).await.unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes requests in flight
+    /// and flushes storage.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = http::router(self.app.clone(), self.config.max_body_bytes);
+        let sweeper = {
+            let app = self.app.clone();
+            let every = Duration::from_secs_f64(self.config.sweep_interval_secs.max(0.05));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let report = app.run(|h| Ok(h.sweep())).await;
+                    if let Ok(r) = report
+                        && (r.timed_out_jobs > 0 || r.expired > 0)
+                    {
+                        tracing::info!(timed_out = r.timed_out_jobs, expired = r.expired, "sweep");
+                    }
+                }
+            })
+        };
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        sweeper.abort();
+        self.app.store.close();
+        result
+    }
+}

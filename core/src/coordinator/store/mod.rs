@@ -1,0 +1,136 @@
+//! Durable storage behind the coordinator's in-memory state.
+//!
+//! The state is authoritative while the coordinator runs; every change to a
+//! record is handed to a [`Store`] as a whole-record [`Change`], in the order
+//! the changes happened, and a request is acknowledged only once its changes
+//! are durable ([`Ticket::durable`]). On start the state is rebuilt from
+//! [`Store::load`]. SQLite ([`sqlite::SqliteStore`]) is the embedded default;
+//! another backend implements the same trait.
+
+pub mod sqlite;
+
+use tokio::sync::oneshot;
+
+/// The kinds of record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// [`super::model::User`]
+    Users,
+    /// [`super::model::SharedKey`]
+    SharedKeys,
+    /// [`super::model::Worker`]
+    Workers,
+    /// [`super::model::Request`]
+    Requests,
+    /// [`super::model::Interrogation`]
+    Interrogations,
+}
+
+impl Table {
+    /// The table's name in SQL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Users => "users",
+            Table::SharedKeys => "shared_keys",
+            Table::Workers => "workers",
+            Table::Requests => "requests",
+            Table::Interrogations => "interrogations",
+        }
+    }
+
+    /// Every table, in load order.
+    pub const ALL: [Table; 5] = [
+        Table::Users,
+        Table::SharedKeys,
+        Table::Workers,
+        Table::Requests,
+        Table::Interrogations,
+    ];
+}
+
+/// One change to one record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Insert or replace a record.
+    Put {
+        /// Which kind.
+        table: Table,
+        /// Its id.
+        id: String,
+        /// The user's key hash (users only), indexed for lookups.
+        key_hash: Option<String>,
+        /// The record as JSON.
+        body: String,
+    },
+    /// Remove a record.
+    Delete {
+        /// Which kind.
+        table: Table,
+        /// Its id.
+        id: String,
+    },
+}
+
+/// A stored record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Which kind.
+    pub table: Table,
+    /// Its id.
+    pub id: String,
+    /// The record as JSON.
+    pub body: String,
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused.
+    #[error("database: {0}")]
+    Database(String),
+    /// The writer has stopped.
+    #[error("the storage writer has stopped")]
+    Stopped,
+    /// A file could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Resolves when the changes it was issued for are durable.
+#[derive(Debug)]
+pub struct Ticket(pub(crate) oneshot::Receiver<Result<(), String>>);
+
+impl Ticket {
+    /// A ticket for no changes.
+    pub fn done() -> Self {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Ok(()));
+        Ticket(rx)
+    }
+
+    /// Waits until the changes are durable.
+    pub async fn durable(self) -> Result<(), StoreError> {
+        match self.0.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Database(e)),
+            Err(_) => Err(StoreError::Stopped),
+        }
+    }
+}
+
+/// Durable storage for coordinator records.
+pub trait Store: Send + Sync + 'static {
+    /// Every stored record.
+    fn load(&self) -> Result<Vec<Row>, StoreError>;
+    /// Queues changes, in order after every change submitted before; the
+    /// ticket resolves once they are durable. Must not block.
+    fn submit(&self, changes: Vec<Change>) -> Ticket;
+    /// The user stored under a key hash, for users added while running.
+    fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<String>, StoreError>;
+    /// A value from the store's metadata.
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a value in the store's metadata, durably.
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Writes everything queued and stops the writer.
+    fn close(&self);
+}
