@@ -37,6 +37,11 @@ impl ApiError {
         )
     }
 
+    /// The same error with another HTTP status (for codes upstream lacks).
+    pub fn with_status(self, status: u16) -> Self {
+        Self { status, ..self }
+    }
+
     /// The return code.
     pub fn rc(&self) -> Option<&Rc> {
         self.body.rc.as_ref()

@@ -27,6 +27,7 @@ fn not_found(name: &str) -> ApiError {
         Rc::Unknown("BlobNotFound".into()),
         format!("No stored image named '{name}'."),
     )
+    .with_status(404)
 }
 
 async fn download(
