@@ -224,7 +224,7 @@ async fn transfers_move_kudos_exactly_once() {
         )
         .await,
         400,
-        "BadRequest",
+        "InvalidKudosTransferAmount",
     );
     assert_error(
         &h.post(

@@ -259,9 +259,11 @@ pub struct InterrogationPopResponse {
 pub struct InterrogationSubmitRequest {
     /// The form's job id.
     pub id: JobId,
-    /// The result, keyed by form name; a post-processor sends `"R2"` as its value.
+    /// The result: an object keyed by form name (`{"caption": "…"}`; a
+    /// post-processor sends `"R2"` as its value), or the bare value, as the
+    /// Python SDK's alchemist model sends it (`"…"`).
     #[serde(default)]
-    pub result: serde_json::Map<String, serde_json::Value>,
+    pub result: serde_json::Value,
     /// ok or faulted (default ok).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<super::common::GenerationState>,

@@ -544,26 +544,27 @@ impl Horde {
                 .iter()
                 .find(|(k, _, _, at)| k == key && now - at < IDEMPOTENCY_SECS)
         {
-            if *prev_amount == amount && *prev_target == req.username {
-                return Ok(amount as f64);
+            if *prev_amount as f64 == amount && *prev_target == req.username {
+                return Ok(amount);
             }
             return Err(ApiError::new(
                 Rc::IdempotencyKeyConflict,
                 "This Idempotency-Key was used for a different transfer.",
             ));
         }
-        if amount < 0 {
+        if amount < 0.0 {
             return Err(ApiError::new(
                 Rc::NegativeKudosTransfer,
                 "Cannot send negative kudos.",
             ));
         }
-        if amount == 0 {
+        if amount == 0.0 || amount.fract() != 0.0 || !amount.is_finite() || amount > 1e12 {
             return Err(ApiError::new(
                 Rc::InvalidKudosTransferAmount,
                 "The amount must be a positive integer.",
             ));
         }
+        let amount = amount as i64;
         if source.is_anonymous() {
             return Err(ApiError::new(
                 Rc::KudosTransferFromAnon,

@@ -402,7 +402,12 @@ impl Horde {
             i.expiry = i.expiry.max(now + ttl_extend);
             if let Some(f) = i.forms.iter_mut().find(|f| f.id == fid) {
                 f.state = InterrogationState::Done;
-                f.result = Some(req.result.clone());
+                f.result = Some(match &req.result {
+                    serde_json::Value::Object(map) => map.clone(),
+                    other => [(f.name.as_str().to_owned(), other.clone())]
+                        .into_iter()
+                        .collect(),
+                });
                 f.reward = price;
             }
         }
