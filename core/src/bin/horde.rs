@@ -65,6 +65,12 @@ enum UserCommand {
         /// Admin role (implies moderator).
         #[arg(long)]
         admin: bool,
+        /// Jobs the user may have waiting at once (default from the configuration).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// Workers the user may run (default 3 untrusted, 20 trusted).
+        #[arg(long)]
+        workers: Option<u32>,
     },
     /// Give a user a new API key (the server must be stopped).
     RotateKey {

@@ -439,38 +439,34 @@ impl Horde {
         Ok(id)
     }
 
-    /// Candidate requests for a worker, owner's first, then its priority
-    /// users', then everyone's (unless in maintenance).
-    fn candidates(&self, w: &Worker) -> Vec<String> {
+    /// The first request a worker may take, looking at its owner's requests
+    /// first, then its priority users', then everyone's (unless in
+    /// maintenance), and counting why the others were skipped. Walks the
+    /// queue lazily: a pop that matches early costs the same however long
+    /// the queue is.
+    fn find_request_for(&self, worker_id: &str, skipped: &mut SkippedReasons) -> Option<String> {
+        let w = self.workers.get(worker_id)?;
         let queue = match w.kind {
             WorkerType::Image => &self.image_queue,
             _ => &self.text_queue,
         };
-        let mut out: Vec<String> = queue.iter_user(w.owner).map(str::to_owned).collect();
-        for user in &w.priority_users {
-            out.extend(queue.iter_user(*user).map(str::to_owned));
-        }
-        if !w.maintenance {
-            out.extend(queue.iter().take(MAX_SCAN).map(str::to_owned));
-        }
-        out
-    }
-
-    fn find_request_for(&self, worker_id: &str, skipped: &mut SkippedReasons) -> Option<String> {
-        let w = self.workers.get(worker_id)?;
-        let mut seen = std::collections::HashSet::new();
-        for id in self.candidates(w) {
-            if !seen.insert(id.clone()) {
+        let preferred = std::iter::once(w.owner)
+            .chain(w.priority_users.iter().copied())
+            .flat_map(|user| queue.iter_user(user));
+        let everyone = queue.iter().take(if w.maintenance { 0 } else { MAX_SCAN });
+        let mut seen_preferred = std::collections::HashSet::new();
+        for (pass, id) in preferred.map(|id| (0, id)).chain(everyone.map(|id| (1, id))) {
+            if pass == 0 {
+                seen_preferred.insert(id);
+            } else if seen_preferred.contains(id) {
                 continue;
             }
-            let Some(r) = self.requests.get(&id) else {
-                continue;
-            };
+            let Some(r) = self.requests.get(id) else { continue };
             if !r.is_waiting() {
                 continue;
             }
             match self.skip_reason(w, r) {
-                None => return Some(id),
+                None => return Some(id.to_owned()),
                 Some(s) => tally(skipped, s),
             }
         }
