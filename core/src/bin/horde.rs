@@ -153,6 +153,8 @@ fn user(config: Config, command: UserCommand) -> Result<(), String> {
             trusted,
             moderator,
             admin,
+            concurrency,
+            workers,
         } => {
             let (user, key) = horde
                 .create_user(NewUser {
@@ -161,6 +163,16 @@ fn user(config: Config, command: UserCommand) -> Result<(), String> {
                     trusted,
                     moderator,
                     admin,
+                })
+                .map_err(|e| e.body.message)?;
+            horde
+                .operator_update(user.id, |u| {
+                    if let Some(c) = concurrency {
+                        u.concurrency = c;
+                    }
+                    if let Some(w) = workers {
+                        u.worker_invited = w;
+                    }
                 })
                 .map_err(|e| e.body.message)?;
             commit(&mut horde, &store)?;
