@@ -65,7 +65,8 @@ fn enqueue(h: &mut Horde, requester: &Caller) {
         ..Default::default()
     });
     let id = format!("{:032x}", rand_id());
-    h.create_image(requester, req, id, StoredSources::default()).unwrap();
+    h.create_image(requester, req, id, StoredSources::default())
+        .unwrap();
 }
 
 fn rand_id() -> u128 {
@@ -117,9 +118,12 @@ fn check(c: &mut Criterion) {
     }
     let mut req = ImageGenerateRequest::new("watched");
     req.params = Some(ImageParams::default());
-    h.create_image(&requester, req, "watched".into(), StoredSources::default()).unwrap();
+    h.create_image(&requester, req, "watched".into(), StoredSources::default())
+        .unwrap();
     h.take_changes();
-    c.bench_function("check_with_10000_queued", |b| b.iter(|| std::hint::black_box(h.check("watched").unwrap())));
+    c.bench_function("check_with_10000_queued", |b| {
+        b.iter(|| std::hint::black_box(h.check("watched").unwrap()))
+    });
 }
 
 criterion_group!(benches, pop_latency, check);

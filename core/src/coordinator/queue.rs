@@ -22,6 +22,7 @@ struct Entry {
     key: Key,
     user: u64,
     things: f64,
+    jobs: u64,
 }
 
 /// An ordered index of waiting requests of one kind.
@@ -31,6 +32,8 @@ pub struct Queue {
     ids: HashMap<u64, String>,
     entries: HashMap<String, Entry>,
     by_user: HashMap<u64, BTreeSet<Key>>,
+    jobs_by_user: HashMap<u64, u64>,
+    jobs_total: u64,
     positions: HashMap<String, (u32, f64)>,
     positions_dirty: bool,
     positions_built: f64,
@@ -44,7 +47,9 @@ fn key(priority: f64, created: f64, seq: u64) -> Key {
 }
 
 impl Queue {
-    /// Adds or moves a request; `things` is its remaining work (for wait times).
+    /// Adds or moves a request with `jobs` left to hand out and `things`
+    /// of remaining work (for wait times).
+    #[allow(clippy::too_many_arguments)]
     pub fn upsert(
         &mut self,
         id: &str,
@@ -52,14 +57,18 @@ impl Queue {
         priority: f64,
         created: f64,
         seq: u64,
+        jobs: u64,
         things: f64,
     ) {
         let k = key(priority, created, seq);
         if let Some(old) = self.entries.get(id) {
             if old.key == k && old.user == user {
+                let old_jobs = old.jobs;
                 if let Some(e) = self.entries.get_mut(id) {
                     e.things = things;
+                    e.jobs = jobs;
                 }
+                self.count_jobs(user, old_jobs, jobs);
                 self.positions_dirty = true;
                 return;
             }
@@ -74,14 +83,36 @@ impl Queue {
                 key: k,
                 user,
                 things,
+                jobs,
             },
         );
+        self.count_jobs(user, 0, jobs);
         self.positions_dirty = true;
+    }
+
+    fn count_jobs(&mut self, user: u64, old: u64, new: u64) {
+        self.jobs_total = self.jobs_total + new - old;
+        let slot = self.jobs_by_user.entry(user).or_default();
+        *slot = *slot + new - old;
+        if *slot == 0 {
+            self.jobs_by_user.remove(&user);
+        }
+    }
+
+    /// Jobs still to hand out, over all queued requests.
+    pub fn jobs(&self) -> u64 {
+        self.jobs_total
+    }
+
+    /// Jobs still to hand out of one user's queued requests.
+    pub fn user_jobs(&self, user: u64) -> u64 {
+        self.jobs_by_user.get(&user).copied().unwrap_or(0)
     }
 
     /// Removes a request (no-op when absent).
     pub fn remove(&mut self, id: &str) {
         if let Some(e) = self.entries.remove(id) {
+            self.count_jobs(e.user, e.jobs, 0);
             self.order.remove(&e.key);
             self.ids.remove(&e.key.1);
             if let Some(set) = self.by_user.get_mut(&e.user) {
@@ -166,10 +197,11 @@ mod tests {
     #[test]
     fn orders_by_priority_then_age_then_arrival() {
         let mut q = Queue::default();
-        q.upsert("poor", 1, 0.0, 1000.0, 1, 1.0);
-        q.upsert("rich", 2, 500.0, 1000.0, 2, 1.0);
-        q.upsert("old-poor", 3, 0.0, 800.0, 3, 1.0); // 200 s older: +1000 ageing
-        q.upsert("twin", 1, 0.0, 1000.0, 4, 1.0);
+        q.upsert("poor", 1, 0.0, 1000.0, 1, 1, 1.0);
+        q.upsert("rich", 2, 500.0, 1000.0, 2, 1, 1.0);
+        q.upsert("old-poor", 3, 0.0, 800.0, 3, 1, 1.0); // 200 s older: +1000 ageing
+        q.upsert("twin", 1, 0.0, 1000.0, 4, 1, 1.0);
+        assert_eq!((q.jobs(), q.user_jobs(1), q.user_jobs(9)), (4, 2, 0));
         let order: Vec<_> = q.iter().collect();
         assert_eq!(order, ["old-poor", "rich", "poor", "twin"]);
         assert_eq!(q.iter_user(1).collect::<Vec<_>>(), ["poor", "twin"]);
@@ -177,8 +209,9 @@ mod tests {
         q.remove("old-poor");
         assert_eq!(q.position("rich", 0.0), Some((1, 1.0)));
         assert_eq!(q.position("old-poor", 0.0), None);
-        q.upsert("rich", 2, 500.0, 1000.0, 2, 3.0);
+        q.upsert("rich", 2, 500.0, 1000.0, 2, 3, 3.0);
         assert_eq!(q.position("twin", 0.0), Some((3, 5.0)));
         assert_eq!(q.len(), 3);
+        assert_eq!((q.jobs(), q.user_jobs(2)), (5, 3));
     }
 }

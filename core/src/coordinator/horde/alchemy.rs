@@ -44,8 +44,15 @@ impl Horde {
                     .iter()
                     .filter(|f| f.state == InterrogationState::Waiting)
                     .count();
-                self.form_queue
-                    .upsert(id, i.user_id, i.priority, i.created, i.seq, waiting as f64);
+                self.form_queue.upsert(
+                    id,
+                    i.user_id,
+                    i.priority,
+                    i.created,
+                    i.seq,
+                    waiting as u64,
+                    waiting as f64,
+                );
             }
             _ => self.form_queue.remove(id),
         }

@@ -455,13 +455,18 @@ impl Horde {
             .flat_map(|user| queue.iter_user(user));
         let everyone = queue.iter().take(if w.maintenance { 0 } else { MAX_SCAN });
         let mut seen_preferred = std::collections::HashSet::new();
-        for (pass, id) in preferred.map(|id| (0, id)).chain(everyone.map(|id| (1, id))) {
+        for (pass, id) in preferred
+            .map(|id| (0, id))
+            .chain(everyone.map(|id| (1, id)))
+        {
             if pass == 0 {
                 seen_preferred.insert(id);
             } else if seen_preferred.contains(id) {
                 continue;
             }
-            let Some(r) = self.requests.get(id) else { continue };
+            let Some(r) = self.requests.get(id) else {
+                continue;
+            };
             if !r.is_waiting() {
                 continue;
             }

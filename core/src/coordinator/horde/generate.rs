@@ -55,13 +55,8 @@ impl Horde {
             }
         }
         let user = self.user(caller.user_id())?;
-        let waiting: u32 = self
-            .requests
-            .values()
-            .filter(|r| r.user_id == user.id && r.is_waiting())
-            .map(|r| r.n)
-            .sum();
-        if waiting + jobs > user.concurrency {
+        let waiting = self.image_queue.user_jobs(user.id) + self.text_queue.user_jobs(user.id);
+        if waiting + u64::from(jobs) > u64::from(user.concurrency) {
             return Err(ApiError::new(
                 Rc::TooManyPrompts,
                 format!(
@@ -126,9 +121,11 @@ impl Horde {
 
     /// Kudos reserved by a user's requests that needed them upfront.
     pub(super) fn held_kudos(&self, user_id: u64) -> f64 {
-        self.requests
-            .values()
-            .filter(|r| r.user_id == user_id && !r.is_done())
+        self.holds
+            .iter()
+            .filter(|(_, user)| **user == user_id)
+            .filter_map(|(id, _)| self.requests.get(id))
+            .filter(|r| !r.is_done())
             .map(|r| r.upfront_hold)
             .sum()
     }
@@ -225,15 +222,9 @@ impl Horde {
         let downgrade = req.options.allow_downgrade();
         let key_downgraded = self.check_shared_key(caller, estimate, downgrade)?;
         let user = self.user(caller.user_id())?.clone();
-        let queued_jobs: u32 = self
-            .requests
-            .values()
-            .filter(|r| r.kind() == WorkerType::Image && r.is_waiting())
-            .map(|r| r.n)
-            .sum();
         let max_res = max_free_resolution(
             self.online_threads(&WorkerType::Image),
-            u64::from(queued_jobs),
+            self.image_queue.jobs(),
             false,
         );
         let rules = ImageUpfrontRules {
@@ -298,6 +289,9 @@ impl Horde {
             upfront_hold: hold,
         };
         self.requests.insert(id.clone(), request);
+        if hold > 0.0 {
+            self.holds.insert(id.clone(), user.id);
+        }
         let tax = self.charge(user.id, caller.shared_key(), kudos::IMAGE_ACTIVATION_TAX);
         if let Some(r) = self.requests.get_mut(&id) {
             r.consumed_kudos += tax;
@@ -360,14 +354,10 @@ impl Horde {
         let downgrade = req.options.allow_downgrade();
         let key_downgraded = self.check_shared_key(caller, estimate, downgrade)?;
         let user = self.user(caller.user_id())?.clone();
-        let queued: u32 = self
-            .requests
-            .values()
-            .filter(|r| r.kind() == WorkerType::Text && r.is_waiting())
-            .map(|r| r.n)
-            .sum();
-        let free_tokens =
-            max_free_tokens(self.online_threads(&WorkerType::Text), u64::from(queued));
+        let free_tokens = max_free_tokens(
+            self.online_threads(&WorkerType::Text),
+            self.text_queue.jobs(),
+        );
         let mut req = req;
         let mut hold = 0.0;
         if text_needs_upfront(params.max_length(), req.options.slow_workers(), free_tokens) {
@@ -411,6 +401,9 @@ impl Horde {
             upfront_hold: hold,
         };
         self.requests.insert(id.clone(), request);
+        if hold > 0.0 {
+            self.holds.insert(id.clone(), user.id);
+        }
         let tax = self.charge(user.id, caller.shared_key(), kudos::TEXT_ACTIVATION_TAX);
         if let Some(r) = self.requests.get_mut(&id) {
             r.consumed_kudos += tax;
@@ -447,6 +440,7 @@ impl Horde {
                 r.priority,
                 r.created,
                 r.seq,
+                u64::from(r.n),
                 f64::from(r.n) * r.things,
             );
         } else {

@@ -121,6 +121,7 @@ pub struct Horde {
     stats: stats::Stats,
     persisted_at: HashMap<String, f64>,
     last_sweep: f64,
+    holds: HashMap<String, u64>,
 }
 
 /// A record that could not be read back from storage.
@@ -165,6 +166,7 @@ impl Horde {
             stats: stats::Stats::default(),
             persisted_at: HashMap::new(),
             last_sweep: 0.0,
+            holds: HashMap::new(),
         };
         for row in rows {
             let corrupt = |e: serde_json::Error| CorruptRecord {
@@ -194,6 +196,9 @@ impl Horde {
                         horde.job_index.insert(job.id.clone(), r.id.clone());
                     }
                     let id = r.id.clone();
+                    if r.upfront_hold > 0.0 && !r.is_done() {
+                        horde.holds.insert(id.clone(), r.user_id);
+                    }
                     horde.requests.insert(id.clone(), r);
                     horde.reindex(&id);
                 }

@@ -51,6 +51,7 @@ impl Horde {
             .map(|r| r.id.clone())
             .collect();
         for id in expired {
+            self.holds.remove(&id);
             if let Some(r) = self.requests.remove(&id) {
                 for j in &r.jobs {
                     self.job_index.remove(&j.id);
@@ -83,6 +84,9 @@ impl Horde {
             }
         }
 
+        let requests = &self.requests;
+        self.holds
+            .retain(|id, _| requests.get(id).is_some_and(|r| !r.is_done()));
         report.uptime_rewards = self.reward_uptime(now);
         self.last_sweep = now;
         report

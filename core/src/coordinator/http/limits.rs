@@ -6,13 +6,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 
-use super::AppState;
 use crate::api::{ANONYMOUS_API_KEY, ErrorBody, Rc};
 use crate::coordinator::config::RateLimits;
 
@@ -117,39 +115,45 @@ impl Limiter {
     }
 }
 
-/// Refuses calls over their limit with 429, `Retry-After` and a JSON body.
-pub async fn middleware(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Applies the limits that cover a request; a refusal becomes a 429 with
+/// `Retry-After` and a JSON body.
+pub fn check(limiter: &Limiter, req: &Request, addr: SocketAddr) -> Result<(), Refused> {
+    if !limiter.config.enabled {
+        return Ok(());
+    }
     let apikey = req.headers().get("apikey").and_then(|v| v.to_str().ok());
-    let verdict = state.limits.check(
-        req.method(),
-        req.uri().path(),
-        &addr.ip().to_string(),
-        apikey,
-    );
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            let unit = if e.per_secs == 1 {
-                "1 second".to_owned()
-            } else {
-                format!("{} seconds", e.per_secs)
-            };
-            let body = ErrorBody::new(
-                Rc::Unknown("TooManyRequests".into()),
-                format!("{} per {unit}", e.limit),
-            );
-            let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-            let headers = res.headers_mut();
-            headers.insert("retry-after", HeaderValue::from(e.retry_after.max(1)));
-            headers.insert("x-ratelimit-limit", HeaderValue::from(e.limit));
-            headers.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
-            res
-        }
+    limiter
+        .check(
+            req.method(),
+            req.uri().path(),
+            &addr.ip().to_string(),
+            apikey,
+        )
+        .map_err(Refused)
+}
+
+/// A call refused by a rate limit.
+#[derive(Debug)]
+pub struct Refused(pub Exceeded);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let unit = if e.per_secs == 1 {
+            "1 second".to_owned()
+        } else {
+            format!("{} seconds", e.per_secs)
+        };
+        let body = ErrorBody::new(
+            Rc::Unknown("TooManyRequests".into()),
+            format!("{} per {unit}", e.limit),
+        );
+        let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        let headers = res.headers_mut();
+        headers.insert("retry-after", HeaderValue::from(e.retry_after.max(1)));
+        headers.insert("x-ratelimit-limit", HeaderValue::from(e.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+        res
     }
 }
 

@@ -1,48 +1,45 @@
 //! Prometheus metrics at `/metrics`: HTTP requests by method, route and
 //! status, and gauges of the queue and the workers online.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 
 use super::AppState;
 
-/// Request counters.
+/// Request counters, keyed by method, route and status.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Mutex<HashMap<(Method, String, u16), u64>>,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn count(&self, method: Method, route: String, status: u16) {
+        *self
+            .requests
+            .lock()
+            .entry((method, route, status))
+            .or_default() += 1;
+    }
 }
 
 /// A route with ids replaced by `{id}`, so counters stay few.
-fn route_of(path: &str) -> String {
-    path.split('/')
-        .map(|seg| {
-            let idlike =
-                seg.len() >= 16 || (seg.chars().any(|c| c.is_ascii_digit()) && seg.contains('-'));
-            if idlike { "{id}" } else { seg }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Counts every request by method, route and status.
-pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
-    let route = route_of(req.uri().path());
-    let res = next.run(req).await;
-    let status = res.status().as_u16();
-    *state
-        .metrics
-        .requests
-        .lock()
-        .entry((method, route, status))
-        .or_default() += 1;
-    res
+pub fn route_of(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let idlike =
+            seg.len() >= 16 || (seg.contains('-') && seg.bytes().any(|b| b.is_ascii_digit()));
+        out.push_str(if idlike { "{id}" } else { seg });
+    }
+    out
 }
 
 /// `GET /metrics`.
@@ -53,7 +50,15 @@ pub async fn handler(State(state): State<AppState>) -> Response {
         "# HELP horde_http_requests_total HTTP requests answered."
     );
     let _ = writeln!(out, "# TYPE horde_http_requests_total counter");
-    for ((method, route, status), n) in state.metrics.requests.lock().iter() {
+    let mut counters: Vec<_> = state
+        .metrics
+        .requests
+        .lock()
+        .iter()
+        .map(|((m, r, s), n)| (m.as_str().to_owned(), r.clone(), *s, *n))
+        .collect();
+    counters.sort();
+    for (method, route, status, n) in counters {
         let _ = writeln!(
             out,
             "horde_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"

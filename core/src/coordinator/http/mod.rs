@@ -121,10 +121,24 @@ async fn not_found() -> Response {
     .into_response()
 }
 
-async fn method_not_allowed(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let res = next.run(req).await;
+/// The one middleware every request passes: rate limits, then the
+/// handler, then `{message, rc}` for a wrong method, then metrics.
+async fn edge(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().clone();
+    let route = metrics::route_of(req.uri().path());
+    if let Err(e) = limits::check(&state.limits, &req, addr) {
+        let res = e.into_response();
+        state.metrics.count(method, route, res.status().as_u16());
+        return res;
+    }
+    let mut res = next.run(req).await;
     if res.status() == StatusCode::METHOD_NOT_ALLOWED {
-        return ApiError {
+        res = ApiError {
             status: 405,
             body: crate::api::ErrorBody::new(
                 Rc::Unknown("MethodNotAllowed".into()),
@@ -133,6 +147,7 @@ async fn method_not_allowed(req: axum::extract::Request, next: axum::middleware:
         }
         .into_response();
     }
+    state.metrics.count(method, route, res.status().as_u16());
     res
 }
 
@@ -151,15 +166,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .nest("/api", api)
         .route("/metrics", axum::routing::get(metrics::handler))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(method_not_allowed))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            limits::middleware,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            metrics::middleware,
-        ))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), edge))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("horde-node"),
