@@ -12,14 +12,61 @@ use serde_json::{Map, Value};
 
 /// Field names the endpoints read, so random bodies reach deep into parsing.
 const FIELDS: &[&str] = &[
-    "prompt", "params", "n", "width", "height", "steps", "sampler_name", "cfg_scale", "seed",
-    "seed_variation", "post_processing", "loras", "tis", "name", "models", "nsfw", "r2",
-    "source_image", "source_mask", "source_processing", "workers", "worker_blacklist",
-    "trusted_workers", "slow_workers", "dry_run", "allow_downgrade", "webhook", "amount",
-    "threads", "max_pixels", "max_length", "max_context_length", "id", "generation", "state",
-    "gen_metadata", "username", "forms", "result", "kudos", "expiry", "maintenance", "paused",
-    "info", "team", "concurrency", "trusted", "priority_usernames", "blacklist", "stop_sequence",
-    "sampler_order", "temperature", "control_type", "maintenance_mode", "censored",
+    "prompt",
+    "params",
+    "n",
+    "width",
+    "height",
+    "steps",
+    "sampler_name",
+    "cfg_scale",
+    "seed",
+    "seed_variation",
+    "post_processing",
+    "loras",
+    "tis",
+    "name",
+    "models",
+    "nsfw",
+    "r2",
+    "source_image",
+    "source_mask",
+    "source_processing",
+    "workers",
+    "worker_blacklist",
+    "trusted_workers",
+    "slow_workers",
+    "dry_run",
+    "allow_downgrade",
+    "webhook",
+    "amount",
+    "threads",
+    "max_pixels",
+    "max_length",
+    "max_context_length",
+    "id",
+    "generation",
+    "state",
+    "gen_metadata",
+    "username",
+    "forms",
+    "result",
+    "kudos",
+    "expiry",
+    "maintenance",
+    "paused",
+    "info",
+    "team",
+    "concurrency",
+    "trusted",
+    "priority_usernames",
+    "blacklist",
+    "stop_sequence",
+    "sampler_order",
+    "temperature",
+    "control_type",
+    "maintenance_mode",
+    "censored",
 ];
 
 fn scalar() -> impl Strategy<Value = Value> {
@@ -28,9 +75,25 @@ fn scalar() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         (-3i64..3000).prop_map(Value::from),
-        any::<f64>().prop_filter("JSON numbers are finite", |x| x.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |x| x.is_finite())
+            .prop_map(Value::from),
         any::<String>().prop_map(Value::from),
-        prop::sample::select(vec!["R2", "ok", "faulted", "csam", "k_euler", "stable_diffusion", "caption", "0000000000", "alice#1", "GFPGAN", "inpainting", ""]).prop_map(Value::from),
+        prop::sample::select(vec![
+            "R2",
+            "ok",
+            "faulted",
+            "csam",
+            "k_euler",
+            "stable_diffusion",
+            "caption",
+            "0000000000",
+            "alice#1",
+            "GFPGAN",
+            "inpainting",
+            ""
+        ])
+        .prop_map(Value::from),
     ]
 }
 
@@ -38,8 +101,11 @@ fn json() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(4, 48, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(FIELDS).prop_map(str::to_owned), inner), 0..8)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec(
+                (prop::sample::select(FIELDS).prop_map(str::to_owned), inner),
+                0..8
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
@@ -67,7 +133,11 @@ fn no_body_breaks_the_server_or_moves_kudos_when_refused() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let h = rt.block_on(TestHorde::start());
     let keys: Vec<String> = rt.block_on(async {
-        vec![h.user("alice", 1000.0, false).await, h.user("bob", 50.0, true).await, "0000000000".to_owned()]
+        vec![
+            h.user("alice", 1000.0, false).await,
+            h.user("bob", 50.0, true).await,
+            "0000000000".to_owned(),
+        ]
     });
     let client = reqwest::Client::new();
     let balances = |rt: &tokio::runtime::Runtime| -> Vec<f64> {

@@ -449,3 +449,214 @@ async fn requests_expire_twenty_minutes_after_their_last_activity() {
         String::from_utf8_lossy(&body)
     );
 }
+
+#[tokio::test]
+async fn source_images_reach_the_worker_and_named_workers_are_respected() {
+    let h = TestHorde::start().await;
+    let req = h.user("req", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    // Two workers; the request names the second.
+    h.pop(&owner, "first", json!({})).await;
+    h.pop(&owner, "second", json!({})).await;
+    let (_, workers) = h.get("/v2/workers?name=second", None).await;
+    let second = workers[0]["id"].as_str().unwrap().to_owned();
+    let id = h
+        .image(&req, json!({"prompt": "p", "source_image": b64(TINY_WEBP), "workers": [second], "params": {"denoising_strength": 0.5}}))
+        .await;
+    let skipped = h.pop(&owner, "first", json!({})).await;
+    assert!(skipped["id"].is_null());
+    assert_eq!(skipped["skipped"]["worker_id"], 1);
+    let pop = h.pop(&owner, "second", json!({})).await;
+    assert_eq!(pop["source_processing"], "img2img");
+    assert_eq!(pop["payload"]["denoising_strength"], 0.5);
+    let (s, bytes) = h.get_bytes(pop["source_image"].as_str().unwrap()).await;
+    assert_eq!((s, bytes.as_slice()), (200, TINY_WEBP));
+    // A deny-list keeps the named worker away instead.
+    let id2 = h
+        .image(
+            &req,
+            json!({"prompt": "q", "workers": [second], "worker_blacklist": true}),
+        )
+        .await;
+    assert!(h.pop(&owner, "second", json!({})).await["id"].is_null());
+    assert!(h.pop(&owner, "first", json!({})).await["id"].is_string());
+    assert_error(
+        &h.post(
+            "/v2/generate/async",
+            Some(&req),
+            json!({"prompt": "p", "workers": ["no-such-worker"]}),
+        )
+        .await,
+        404,
+        "WorkerNotFound",
+    );
+    assert_error(
+        &h.post(
+            "/v2/generate/async",
+            Some(&req),
+            json!({"prompt": "p", "source_image": "%%%"}),
+        )
+        .await,
+        400,
+        "ImageValidationFailed",
+    );
+    let _ = (id, id2);
+}
+
+#[tokio::test]
+async fn online_workers_earn_uptime() {
+    let h = TestHorde::start().await;
+    let owner = h.user("owner", 0.0, true).await;
+    let untrusted = h.user("newcomer", 0.0, false).await;
+    h.pop(
+        &owner,
+        "steady",
+        json!({"models": ["a-model", "b-model"], "allow_lora": true}),
+    )
+    .await;
+    h.pop(&untrusted, "fresh", json!({})).await;
+    // Workers stay online by popping; ten minutes of it earn one reward.
+    for _ in 0..11 {
+        h.advance(60.0).await;
+        h.pop(
+            &owner,
+            "steady",
+            json!({"models": ["a-model", "b-model"], "allow_lora": true}),
+        )
+        .await;
+        h.pop(&untrusted, "fresh", json!({})).await;
+    }
+    assert_eq!(h.kudos(&owner).await, 50.0 + 2.0 * 2.0 + 30.0);
+    // Untrusted owners earn uptime into escrow, not into their balance.
+    assert_eq!(h.kudos(&untrusted).await, 0.0);
+    let (_, d) = h.get("/v2/workers?name=steady", None).await;
+    assert_eq!(d[0]["kudos_details"]["uptime"], 84);
+    assert!(d[0]["uptime"].as_u64().unwrap() >= 600);
+}
+
+#[tokio::test]
+async fn interrogation_errors_and_cancel() {
+    let h = TestHorde::start().await;
+    let req = h.user("req", 100.0, false).await;
+    let owner = h.user("alch", 0.0, false).await;
+    assert_error(
+        &h.get("/v2/interrogate/status/nope", None).await,
+        404,
+        "RequestNotFound",
+    );
+    assert_error(
+        &h.delete("/v2/interrogate/status/nope", None).await,
+        404,
+        "RequestNotFound",
+    );
+    assert_error(
+        &h.post(
+            "/v2/interrogate/async",
+            Some(&req),
+            json!({"forms": [], "source_image": "https://x/y.png"}),
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    assert_error(
+        &h.post(
+            "/v2/interrogate/async",
+            Some(&req),
+            json!({"forms": [{"name": "telepathy"}], "source_image": "https://x/y.png"}),
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    assert_error(
+        &h.post(
+            "/v2/interrogate/async",
+            Some(&req),
+            json!({"forms": [{"name": "caption"}], "source_image": b64(b"not an image")}),
+        )
+        .await,
+        400,
+        "ImageValidationFailed",
+    );
+    assert_error(
+        &h.post(
+            "/v2/interrogate/pop",
+            Some(&owner),
+            json!({"name": "a", "forms": ["caption"], "max_tiles": 0}),
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    assert_error(
+        &h.post(
+            "/v2/interrogate/submit",
+            Some(&owner),
+            json!({"id": "nope", "result": {}}),
+        )
+        .await,
+        404,
+        "InvalidJobID",
+    );
+    let (_, v) = h.post("/v2/interrogate/async", Some(&req), json!({"forms": [{"name": "caption"}, {"name": "nsfw"}], "source_image": "https://example.invalid/cat.png"})).await;
+    let id = v["id"].as_str().unwrap();
+    let (_, pop) = h
+        .post(
+            "/v2/interrogate/pop",
+            Some(&owner),
+            json!({"name": "a", "forms": ["nsfw"]}),
+        )
+        .await;
+    assert_eq!(
+        pop["forms"][0]["source_image"],
+        "https://example.invalid/cat.png"
+    );
+    let (s, before) = h
+        .delete(&format!("/v2/interrogate/status/{id}"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(before["state"], "processing");
+    let (_, after) = h.get(&format!("/v2/interrogate/status/{id}"), None).await;
+    let states: Vec<_> = after["forms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["cancelled", "processing"]);
+    // The form in flight still lands; a second submit is a duplicate.
+    let fid = pop["forms"][0]["id"].as_str().unwrap();
+    let (s, _) = h
+        .post(
+            "/v2/interrogate/submit",
+            Some(&owner),
+            json!({"id": fid, "result": {"nsfw": false}, "state": "ok"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_error(
+        &h.post(
+            "/v2/interrogate/submit",
+            Some(&owner),
+            json!({"id": fid, "result": {"nsfw": false}}),
+        )
+        .await,
+        400,
+        "DuplicateGen",
+    );
+    let (_, done) = h.get(&format!("/v2/interrogate/status/{id}"), None).await;
+    assert_eq!(done["state"], "partial");
+    // A silent alchemist's form returns to the queue after its ttl.
+    let (_, v) = h.post("/v2/interrogate/async", Some(&req), json!({"forms": [{"name": "caption"}], "source_image": "https://example.invalid/dog.png"})).await;
+    let id = v["id"].as_str().unwrap();
+    h.post(
+        "/v2/interrogate/pop",
+        Some(&owner),
+        json!({"name": "a", "forms": ["caption"]}),
+    )
+    .await;
+    h.advance(181.0).await;
+    let (_, st) = h.get(&format!("/v2/interrogate/status/{id}"), None).await;
+    assert_eq!(st["forms"][0]["state"], "waiting");
+}

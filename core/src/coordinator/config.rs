@@ -193,3 +193,56 @@ impl Config {
             .to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_environment_configure_the_server() {
+        let dir = std::env::temp_dir().join(format!("horde-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("horde.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nprompt_filter = [\"bad\"]\n[rate_limits]\ncheck_per_second = 3\n",
+        )
+        .expect("write");
+        let mut c = Config::load(Some(&file)).expect("valid");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.rate_limits.check_per_second, 3);
+        assert_eq!(
+            c.rate_limits.worker_per_second, 60,
+            "unset fields keep defaults"
+        );
+        c.apply_env(|k| match k {
+            "HORDE_LISTEN" => Some("127.0.0.1:9001".into()),
+            "HORDE_RATE_LIMITS" => Some("off".into()),
+            "HORDE_PUBLIC_URL" => Some("https://horde.example/".into()),
+            _ => None,
+        })
+        .expect("valid env");
+        assert_eq!(c.listen.port(), 9001);
+        assert!(!c.rate_limits.enabled);
+        assert_eq!(c.public_url(c.listen), "https://horde.example");
+        assert!(
+            c.apply_env(|k| (k == "HORDE_RATE_LIMITS").then(|| "maybe".into()))
+                .is_err()
+        );
+        std::fs::write(&file, "listen = 5\n").expect("write");
+        assert!(matches!(
+            Config::load(Some(&file)),
+            Err(ConfigError::Parse { .. })
+        ));
+        std::fs::write(&file, "no_such_field = 1\n").expect("write");
+        assert!(
+            Config::load(Some(&file)).is_err(),
+            "unknown fields are refused"
+        );
+        assert!(matches!(
+            Config::load(Some(&dir.join("missing.toml"))),
+            Err(ConfigError::Read { .. })
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
