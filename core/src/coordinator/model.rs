@@ -112,6 +112,34 @@ fn one() -> f64 {
 }
 
 impl User {
+    /// A new account with no history.
+    pub fn new(id: u64, alias: String, key_hash: String, concurrency: u32, created: f64) -> Self {
+        Self {
+            id,
+            alias,
+            key_hash,
+            kudos: 0.0,
+            evaluating_kudos: 0.0,
+            kudos_details: UserKudosDetails::default(),
+            roles: Roles::default(),
+            concurrency,
+            worker_invited: 0,
+            public_workers: false,
+            contact: None,
+            admin_comment: None,
+            created,
+            usage: UserThingRecords::default(),
+            contribution: UserThingRecords::default(),
+            fulfillment: UserAmountRecords::default(),
+            requested: UserAmountRecords::default(),
+            monthly_kudos: 0,
+            usage_multiplier: 1.0,
+            suspicion: 0,
+            recent_transfers: Vec::new(),
+            idempotency: Vec::new(),
+        }
+    }
+
     /// The public `alias#id`.
     pub fn username(&self) -> String {
         format!("{}#{}", self.alias, self.id)

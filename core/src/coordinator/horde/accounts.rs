@@ -4,7 +4,7 @@
 use super::{Caller, Horde};
 use crate::api::{
     KudosTransferRequest, ModifyUserRequest, ModifyUserResponse, Rc, SharedKeyDetails,
-    SharedKeyInput, UserDetails, UserKudosDetails, UserRecords, UserSort,
+    SharedKeyInput, UserDetails, UserRecords, UserSort,
 };
 use crate::coordinator::error::ApiError;
 use crate::coordinator::keys;
@@ -60,37 +60,21 @@ impl Horde {
         validate_alias(&new.alias)?;
         let key = keys::new_api_key();
         let id = self.next_user_id;
-        let user = User {
+        let created = self.now();
+        let mut user = User::new(
             id,
-            alias: new.alias,
-            key_hash: self.key_hash(&key),
-            kudos: new.kudos,
-            evaluating_kudos: 0.0,
-            kudos_details: UserKudosDetails {
-                admin: new.kudos,
-                ..Default::default()
-            },
-            roles: Roles {
-                admin: new.admin,
-                moderator: new.moderator || new.admin,
-                trusted: new.trusted || new.moderator || new.admin,
-                ..Default::default()
-            },
-            concurrency: self.settings.default_concurrency,
-            worker_invited: 0,
-            public_workers: false,
-            contact: None,
-            admin_comment: None,
-            created: self.now(),
-            usage: Default::default(),
-            contribution: Default::default(),
-            fulfillment: Default::default(),
-            requested: Default::default(),
-            monthly_kudos: 0,
-            usage_multiplier: 1.0,
-            suspicion: 0,
-            recent_transfers: Vec::new(),
-            idempotency: Vec::new(),
+            new.alias,
+            self.key_hash(&key),
+            self.settings.default_concurrency,
+            created,
+        );
+        user.kudos = new.kudos;
+        user.kudos_details.admin = new.kudos;
+        user.roles = Roles {
+            admin: new.admin,
+            moderator: new.moderator || new.admin,
+            trusted: new.trusted || new.moderator || new.admin,
+            ..Default::default()
         };
         self.insert_user(user);
         self.mark(Table::Users, id.to_string());

@@ -900,6 +900,90 @@ impl Horde {
         }
     }
 
+    /// Checks a submit against its job: answers the submission to record,
+    /// or the reward already settled (a faulted report answers 0).
+    fn begin_submit(
+        &mut self,
+        caller: &Caller,
+        job_id: &str,
+        kind: WorkerType,
+        state: Option<&GenerationState>,
+    ) -> Result<Begun, ApiError> {
+        let (request_id, job) = {
+            let (r, job) = self.job_for_submit(caller, job_id, kind)?;
+            (r.id.clone(), job.clone())
+        };
+        let state = state.cloned().unwrap_or(GenerationState::Ok);
+        match job.state {
+            JobState::Done => return Err(duplicate(&job.id)),
+            JobState::Faulted if state == GenerationState::Faulted => {
+                return Ok(Begun::Settled(0.0));
+            }
+            JobState::Faulted => return Err(aborted(&job.id)),
+            JobState::Processing => {}
+        }
+        if state == GenerationState::Faulted {
+            self.fault_job(&request_id, &job.id);
+            return Ok(Begun::Settled(0.0));
+        }
+        if !state.is_known() {
+            return Err(ApiError::bad_request(format!(
+                "'{state}' is not a valid state"
+            )));
+        }
+        Ok(Begun::Record(Box::new(Submission {
+            request_id,
+            job,
+            state,
+        })))
+    }
+
+    /// Records a finished job: the result on the request, the charge to the
+    /// requester, the reward to the worker's owner, and statistics.
+    fn finish_submit(&mut self, sub: Box<Submission>, done: Finished) -> f64 {
+        let now = self.now();
+        let (user_id, shared) = match self.requests.get(&sub.request_id) {
+            Some(r) => (r.user_id, r.shared_key.clone()),
+            None => return 0.0,
+        };
+        let charged = self.charge(user_id, shared.as_deref(), done.charge);
+        let ttl_extend = self.settings.request_ttl;
+        let kind = if let Some(r) = self.requests.get_mut(&sub.request_id) {
+            r.consumed_kudos += charged;
+            r.expiry = r.expiry.max(now + ttl_extend);
+            if let Some(j) = r.jobs.iter_mut().find(|j| j.id == sub.job.id) {
+                j.state = JobState::Done;
+                j.result = Some(done.result);
+                j.seed = done.seed;
+                j.censored = done.censored;
+                j.gen_metadata = done.metadata;
+                j.reward = done.reward;
+                j.reported_state = Some(sub.state.as_str().to_owned());
+            }
+            r.kind()
+        } else {
+            WorkerType::Image
+        };
+        if let Some(u) = self.users.get_mut(&user_id) {
+            match kind {
+                WorkerType::Image => u.usage.megapixelsteps += done.things / 1e6,
+                _ => u.usage.tokens += done.things as u64,
+            }
+            self.mark(Table::Users, user_id.to_string());
+        }
+        self.credit_worker(
+            &sub.job.worker_id,
+            done.reward,
+            done.things,
+            &kind,
+            now - sub.job.started,
+        );
+        self.stats.record(now, kind, &sub.job.model, done.things);
+        self.reindex(&sub.request_id);
+        self.mark(Table::Requests, sub.request_id);
+        done.reward
+    }
+
     /// `POST /v2/generate/submit`. A base64 result must already be written
     /// to the blob [`Self::check_image_submit`] named.
     pub fn submit_image(
@@ -907,27 +991,15 @@ impl Horde {
         caller: &Caller,
         req: &ImageSubmitRequest,
     ) -> Result<f64, ApiError> {
-        let now = self.now();
-        let (request_id, job) = {
-            let (r, job) = self.job_for_submit(caller, req.id.as_str(), WorkerType::Image)?;
-            (r.id.clone(), job.clone())
+        let sub = match self.begin_submit(
+            caller,
+            req.id.as_str(),
+            WorkerType::Image,
+            req.state.as_ref(),
+        )? {
+            Begun::Settled(reward) => return Ok(reward),
+            Begun::Record(sub) => sub,
         };
-        let state = req.state.clone().unwrap_or(GenerationState::Ok);
-        match job.state {
-            JobState::Done => return Err(duplicate(&job.id)),
-            JobState::Faulted if state == GenerationState::Faulted => return Ok(0.0),
-            JobState::Faulted => return Err(aborted(&job.id)),
-            JobState::Processing => {}
-        }
-        if state == GenerationState::Faulted {
-            self.fault_job(&request_id, &job.id);
-            return Ok(0.0);
-        }
-        if !state.is_known() {
-            return Err(ApiError::bad_request(format!(
-                "'{state}' is not a valid state"
-            )));
-        }
         if req.generation.as_deref().is_none_or(str::is_empty) {
             return Err(ApiError::bad_request(
                 "A submit needs a generation ('R2' or base64).",
@@ -939,26 +1011,15 @@ impl Horde {
                 "gen_metadata may hold at most 50 entries",
             ));
         }
-        let csam = state == GenerationState::Csam
-            || metadata
-                .iter()
-                .any(|m| m.kind == MetadataType::Censorship && m.value == MetadataValue::Csam);
-        let censored = csam
-            || state == GenerationState::Censored
+        let censored = sub.state != GenerationState::Ok
             || req.censored == Some(true)
             || metadata.iter().any(|m| m.kind == MetadataType::Censorship);
-        let (body, things, base, user_id, shared) = {
-            let r = &self.requests[&request_id];
+        let (body, things, base) = {
+            let r = &self.requests[&sub.request_id];
             let RequestBody::Image(b) = &r.body else {
                 return Err(ApiError::bad_request("not an image job"));
             };
-            (
-                b.clone(),
-                r.things,
-                r.base_kudos,
-                r.user_id,
-                r.shared_key.clone(),
-            )
+            (b.clone(), r.things, r.base_kudos)
         };
         let reward = image_reward(base, 1.0, 1.0);
         let charge = if censored {
@@ -966,37 +1027,18 @@ impl Horde {
         } else {
             image_charge(reward, &ImageChargeFactors::from_request(&body))
         };
-        let charged = self.charge(user_id, shared.as_deref(), charge);
-        let ttl_extend = self.settings.request_ttl;
-        if let Some(r) = self.requests.get_mut(&request_id) {
-            r.consumed_kudos += charged;
-            r.expiry = r.expiry.max(now + ttl_extend);
-            if let Some(j) = r.jobs.iter_mut().find(|j| j.id == job.id) {
-                j.state = JobState::Done;
-                j.result = Some(crate::api::R2_SUBMITTED.to_owned());
-                j.seed = req.seed;
-                j.censored = censored;
-                j.gen_metadata = metadata;
-                j.reward = reward;
-                j.reported_state = Some(state.as_str().to_owned());
-            }
-        }
-        if let Some(u) = self.users.get_mut(&user_id) {
-            u.usage.megapixelsteps += things / 1e6;
-            self.mark(Table::Users, user_id.to_string());
-        }
-        self.credit_worker(
-            &job.worker_id,
-            reward,
-            things,
-            &WorkerType::Image,
-            now - job.started,
-        );
-        self.stats
-            .record(now, WorkerType::Image, &job.model, things);
-        self.reindex(&request_id);
-        self.mark(Table::Requests, request_id);
-        Ok(reward)
+        Ok(self.finish_submit(
+            sub,
+            Finished {
+                result: crate::api::R2_SUBMITTED.to_owned(),
+                seed: req.seed,
+                censored,
+                metadata,
+                reward,
+                charge,
+                things,
+            },
+        ))
     }
 
     /// `POST /v2/generate/text/submit`.
@@ -1005,44 +1047,29 @@ impl Horde {
         caller: &Caller,
         req: &TextSubmitRequest,
     ) -> Result<f64, ApiError> {
-        let now = self.now();
-        let (request_id, job) = {
-            let (r, job) = self.job_for_submit(caller, req.id.as_str(), WorkerType::Text)?;
-            (r.id.clone(), job.clone())
+        let sub = match self.begin_submit(
+            caller,
+            req.id.as_str(),
+            WorkerType::Text,
+            req.state.as_ref(),
+        )? {
+            Begun::Settled(reward) => return Ok(reward),
+            Begun::Record(sub) => sub,
         };
-        let state = req.state.clone().unwrap_or(GenerationState::Ok);
-        match job.state {
-            JobState::Done => return Err(duplicate(&job.id)),
-            JobState::Faulted if state == GenerationState::Faulted => return Ok(0.0),
-            JobState::Faulted => return Err(aborted(&job.id)),
-            JobState::Processing => {}
-        }
-        if state == GenerationState::Faulted {
-            self.fault_job(&request_id, &job.id);
-            return Ok(0.0);
-        }
-        if !state.is_known() {
-            return Err(ApiError::bad_request(format!(
-                "'{state}' is not a valid state"
-            )));
-        }
         let text = req.generation.clone().unwrap_or_default();
         let metadata = req.gen_metadata.clone().unwrap_or_default();
-        let csam = state == GenerationState::Csam
+        let csam = sub.state == GenerationState::Csam
             || metadata
                 .iter()
                 .any(|m| m.kind == MetadataType::Censorship && m.value == MetadataValue::Csam);
-        let censored = csam || state == GenerationState::Censored;
-        let (max_length, user_id, shared) = {
-            let r = &self.requests[&request_id];
-            let RequestBody::Text(b) = &r.body else {
-                return Err(ApiError::bad_request("not a text job"));
-            };
-            (b.params().max_length(), r.user_id, r.shared_key.clone())
+        let censored = csam || sub.state == GenerationState::Censored;
+        let max_length = match &self.requests[&sub.request_id].body {
+            RequestBody::Text(b) => b.params().max_length(),
+            RequestBody::Image(_) => return Err(ApiError::bad_request("not a text job")),
         };
         let (bridge, owner_trusted) = self
             .workers
-            .get(&job.worker_id)
+            .get(&sub.job.worker_id)
             .map(|w| {
                 (
                     w.bridge_agent.clone(),
@@ -1053,44 +1080,50 @@ impl Horde {
         let tokens = rewarded_tokens(text.chars().count(), max_length);
         let reward = text_reward(&TextJob {
             tokens,
-            model_billions: model_billions_from_name(&job.model),
+            model_billions: model_billions_from_name(&sub.job.model),
             context_tokens: f64::from(tokens),
             validated_backend: is_validated(&bridge),
             trusted_worker: owner_trusted,
         });
-        let charge = if censored { 0.0 } else { text_charge(reward) };
-        let charged = self.charge(user_id, shared.as_deref(), charge);
-        let ttl_extend = self.settings.request_ttl;
-        if let Some(r) = self.requests.get_mut(&request_id) {
-            r.consumed_kudos += charged;
-            r.expiry = r.expiry.max(now + ttl_extend);
-            if let Some(j) = r.jobs.iter_mut().find(|j| j.id == job.id) {
-                j.state = JobState::Done;
-                j.result = Some(if csam { String::new() } else { text });
-                j.seed = req.seed.unwrap_or(0);
-                j.censored = censored;
-                j.gen_metadata = metadata;
-                j.reward = reward;
-                j.reported_state = Some(state.as_str().to_owned());
-            }
-        }
-        if let Some(u) = self.users.get_mut(&user_id) {
-            u.usage.tokens += u64::from(tokens);
-            self.mark(Table::Users, user_id.to_string());
-        }
-        self.credit_worker(
-            &job.worker_id,
-            reward,
-            f64::from(tokens),
-            &WorkerType::Text,
-            now - job.started,
-        );
-        self.stats
-            .record(now, WorkerType::Text, &job.model, f64::from(tokens));
-        self.reindex(&request_id);
-        self.mark(Table::Requests, request_id);
-        Ok(reward)
+        Ok(self.finish_submit(
+            sub,
+            Finished {
+                result: if csam { String::new() } else { text },
+                seed: req.seed.unwrap_or(0),
+                censored,
+                metadata,
+                reward,
+                charge: if censored { 0.0 } else { text_charge(reward) },
+                things: f64::from(tokens),
+            },
+        ))
     }
+}
+
+/// What a submit's check decided.
+enum Begun {
+    /// Nothing more to record; answer this reward.
+    Settled(f64),
+    /// Record this result.
+    Record(Box<Submission>),
+}
+
+/// A submit accepted for its job.
+struct Submission {
+    request_id: String,
+    job: Job,
+    state: GenerationState,
+}
+
+/// A job's result, as recorded.
+struct Finished {
+    result: String,
+    seed: i64,
+    censored: bool,
+    metadata: Vec<crate::api::GenMetadata>,
+    reward: f64,
+    charge: f64,
+    things: f64,
 }
 
 fn duplicate(job_id: &str) -> ApiError {

@@ -288,20 +288,7 @@ impl Horde {
             seq,
             upfront_hold: hold,
         };
-        self.requests.insert(id.clone(), request);
-        if hold > 0.0 {
-            self.holds.insert(id.clone(), user.id);
-        }
-        let tax = self.charge(user.id, caller.shared_key(), kudos::IMAGE_ACTIVATION_TAX);
-        if let Some(r) = self.requests.get_mut(&id) {
-            r.consumed_kudos += tax;
-        }
-        if let Some(u) = self.users.get_mut(&user.id) {
-            u.requested.image += u64::from(n);
-        }
-        self.reindex(&id);
-        self.mark(Table::Requests, id.clone());
-        let possible = self.is_possible(&id);
+        let possible = self.admit(request, kudos::IMAGE_ACTIVATION_TAX);
         let message = (!possible).then(|| NO_WORKER_IMAGE.to_owned());
         Ok(Admission::Queued(RequestAsyncResponse {
             id: RequestId(id),
@@ -400,26 +387,43 @@ impl Horde {
             seq,
             upfront_hold: hold,
         };
-        self.requests.insert(id.clone(), request);
-        if hold > 0.0 {
-            self.holds.insert(id.clone(), user.id);
-        }
-        let tax = self.charge(user.id, caller.shared_key(), kudos::TEXT_ACTIVATION_TAX);
-        if let Some(r) = self.requests.get_mut(&id) {
-            r.consumed_kudos += tax;
-        }
-        if let Some(u) = self.users.get_mut(&user.id) {
-            u.requested.text += u64::from(n);
-        }
-        self.reindex(&id);
-        self.mark(Table::Requests, id.clone());
-        let possible = self.is_possible(&id);
+        let possible = self.admit(request, kudos::TEXT_ACTIVATION_TAX);
         Ok(Admission::Queued(RequestAsyncResponse {
             id: RequestId(id),
             kudos: 0.0,
             message: (!possible).then(|| NO_WORKER_TEXT.to_owned()),
             warnings: None,
         }))
+    }
+
+    /// Queues an accepted request: records its upfront hold, charges the
+    /// activation tax, counts it for its user; answers whether some worker
+    /// can serve it now.
+    fn admit(&mut self, request: Request, tax: f64) -> bool {
+        let (id, user_id, n, kind) = (
+            request.id.clone(),
+            request.user_id,
+            request.n,
+            request.kind(),
+        );
+        let shared = request.shared_key.clone();
+        if request.upfront_hold > 0.0 {
+            self.holds.insert(id.clone(), user_id);
+        }
+        self.requests.insert(id.clone(), request);
+        let charged = self.charge(user_id, shared.as_deref(), tax);
+        if let Some(r) = self.requests.get_mut(&id) {
+            r.consumed_kudos += charged;
+        }
+        if let Some(u) = self.users.get_mut(&user_id) {
+            match kind {
+                WorkerType::Image => u.requested.image += u64::from(n),
+                _ => u.requested.text += u64::from(n),
+            }
+        }
+        self.reindex(&id);
+        self.mark(Table::Requests, id.clone());
+        self.is_possible(&id)
     }
 
     /// Puts a request into, moves it in, or takes it out of its queue.

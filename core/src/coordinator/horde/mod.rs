@@ -215,30 +215,13 @@ impl Horde {
             }
         }
         if !horde.users.contains_key(&ANONYMOUS_ID) {
-            let anon = User {
-                id: ANONYMOUS_ID,
-                alias: "Anonymous".into(),
-                key_hash: keys::hash_key(&horde.settings.key_salt, ANONYMOUS_API_KEY),
-                kudos: 0.0,
-                evaluating_kudos: 0.0,
-                kudos_details: Default::default(),
-                roles: Default::default(),
-                concurrency: horde.settings.anonymous_concurrency,
-                worker_invited: 0,
-                public_workers: false,
-                contact: None,
-                admin_comment: None,
-                created: horde.now(),
-                usage: Default::default(),
-                contribution: Default::default(),
-                fulfillment: Default::default(),
-                requested: Default::default(),
-                monthly_kudos: 0,
-                usage_multiplier: 1.0,
-                suspicion: 0,
-                recent_transfers: Vec::new(),
-                idempotency: Vec::new(),
-            };
+            let anon = User::new(
+                ANONYMOUS_ID,
+                "Anonymous".into(),
+                keys::hash_key(&horde.settings.key_salt, ANONYMOUS_API_KEY),
+                horde.settings.anonymous_concurrency,
+                horde.now(),
+            );
             horde.insert_user(anon);
             horde.mark(Table::Users, ANONYMOUS_ID.to_string());
         }
