@@ -4,12 +4,16 @@
 //!   the `{message, rc}` error body, and validation of async requests.
 //! - [`kudos`] — pricing as pure functions, shared by the coordinator (which
 //!   charges) and the client (which estimates).
+//! - `client` (feature `client`) — the request lifecycle (and, as it grows,
+//!   the async SDK and the runtime the engines share).
 //! - `coordinator` (feature `coordinator`) — the self-hostable horde.
 //!
 //! The client, worker, runtime and coordinator layers are added on top of these
 //! by later parts of the project; nothing here knows about them.
 
 pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;
 pub mod kudos;

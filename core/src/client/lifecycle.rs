@@ -1,0 +1,501 @@
+//! The lifecycle of one request as a sans-IO state machine: it says what to
+//! do next ([`Lifecycle::next`]) and learns from each answer
+//! ([`Lifecycle::on_reply`]), on a clock the caller passes in. No network,
+//! no timers: every path (queued, progress, restarted, faulted, expired,
+//! cancelled, deadline passed, rate-limited, server errors) is tested
+//! without either. The async client drives it over HTTP.
+
+use crate::api::{ErrorBody, Rc, RequestStatusCheck};
+
+/// How a lifecycle polls and retries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Fewest seconds between two polls (upstream asks for ≥ 1).
+    pub min_poll: f64,
+    /// Most seconds between two polls.
+    pub max_poll: f64,
+    /// First back-off after a failure, in seconds; doubles per attempt.
+    pub backoff: f64,
+    /// Longest back-off, in seconds.
+    pub max_backoff: f64,
+    /// Failed attempts in a row after which the request fails.
+    pub max_retries: u32,
+    /// Seconds after the start when the request is cancelled and fails.
+    pub deadline: Option<f64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            min_poll: 1.0,
+            max_poll: 10.0,
+            backoff: 1.0,
+            max_backoff: 60.0,
+            max_retries: 8,
+            deadline: None,
+        }
+    }
+}
+
+/// What to do next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Send the async request.
+    Submit,
+    /// Poll progress (`/check` for images, status otherwise).
+    Poll(String),
+    /// Fetch the final status with results.
+    Fetch(String),
+    /// Cancel on the server (its answer carries finished results).
+    Cancel(String),
+    /// Nothing to do before this time.
+    Sleep(f64),
+    /// Finished; nothing more to do.
+    Done,
+}
+
+/// What the server answered to the last action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// The request was accepted under this id.
+    Accepted(String),
+    /// Progress from a poll.
+    Progress(RequestStatusCheck),
+    /// The final status (with results) was fetched.
+    Fetched,
+    /// The cancel was answered (its body carries finished results).
+    Cancelled,
+    /// 429: wait `retry_after` seconds when given.
+    RateLimited(Option<f64>),
+    /// A 5xx, a timeout, or no connection: worth retrying.
+    Transient(String),
+    /// 404 for a known id: the request expired (or never existed).
+    NotFound,
+    /// Any other refusal: final.
+    Refused(ErrorBody),
+}
+
+/// What the caller should tell its user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Note {
+    /// Waiting in the queue.
+    Queued {
+        /// 1-based queue position.
+        position: u32,
+        /// Expected seconds to completion.
+        wait_time: i64,
+    },
+    /// Jobs moved.
+    Progress {
+        /// Jobs not yet handed out.
+        waiting: u32,
+        /// Jobs in flight.
+        processing: u32,
+        /// Jobs with results.
+        finished: u32,
+        /// Jobs that failed and were requeued.
+        restarted: u32,
+    },
+    /// Every job is done; the results are in the last fetched status.
+    Completed,
+    /// The request failed for good.
+    Failed(ErrorBody),
+    /// The request was cancelled as asked; finished results are in the cancel's answer.
+    Cancelled,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Submitting,
+    Polling(String),
+    Fetching(String),
+    Cancelling(String, Ending),
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Ending {
+    /// The user asked.
+    Asked,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// One request's lifecycle.
+#[derive(Clone, Debug)]
+pub struct Lifecycle {
+    policy: Policy,
+    /// Whether progress comes from a separate `/check` (images) or from the
+    /// status itself (text, interrogation): then a done poll is the result.
+    has_check: bool,
+    phase: Phase,
+    started: f64,
+    wake: f64,
+    /// Transient failures in a row (429s excluded): past the policy's limit the request fails.
+    failures: u32,
+    /// Back-offs in a row (429s included): the exponent of the next delay.
+    backoffs: u32,
+    cancel_asked: bool,
+    last: Option<RequestStatusCheck>,
+    jitter: u64,
+}
+
+/// An error body for failures the client itself decides on.
+pub fn client_error(rc: &str, message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(Rc::Unknown(rc.to_owned()), message)
+}
+
+impl Lifecycle {
+    /// A new lifecycle started at `now`; `has_check` for image requests.
+    pub fn new(policy: Policy, has_check: bool, now: f64, seed: u64) -> Self {
+        Self {
+            policy,
+            has_check,
+            phase: Phase::Submitting,
+            started: now,
+            wake: now,
+            failures: 0,
+            backoffs: 0,
+            cancel_asked: false,
+            last: None,
+            jitter: seed | 1,
+        }
+    }
+
+    /// The server's id, once accepted.
+    pub fn id(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Polling(id) | Phase::Fetching(id) | Phase::Cancelling(id, _) => Some(id),
+            Phase::Submitting | Phase::Finished => None,
+        }
+    }
+
+    /// Whether the lifecycle is over.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// Asks to cancel: on the server once the request has an id.
+    pub fn cancel(&mut self) {
+        self.cancel_asked = true;
+    }
+
+    /// What to do at `now`.
+    pub fn next(&mut self, now: f64) -> Action {
+        if self.phase == Phase::Finished {
+            return Action::Done;
+        }
+        if let Phase::Polling(id) = &self.phase {
+            let deadline_passed = self
+                .policy
+                .deadline
+                .is_some_and(|d| now - self.started >= d);
+            if self.cancel_asked || deadline_passed {
+                let why = if self.cancel_asked {
+                    Ending::Asked
+                } else {
+                    Ending::Deadline
+                };
+                self.phase = Phase::Cancelling(id.clone(), why);
+                self.wake = now;
+            }
+        }
+        if now < self.wake {
+            return Action::Sleep(self.wake);
+        }
+        match &self.phase {
+            Phase::Submitting => Action::Submit,
+            Phase::Polling(id) => Action::Poll(id.clone()),
+            Phase::Fetching(id) => Action::Fetch(id.clone()),
+            Phase::Cancelling(id, _) => Action::Cancel(id.clone()),
+            Phase::Finished => Action::Done,
+        }
+    }
+
+    fn backoff(&mut self, now: f64, retry_after: Option<f64>) {
+        // xorshift: a deterministic jitter of up to a quarter of the delay.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        self.backoffs += 1;
+        let exp = self.policy.backoff * 2f64.powi(self.backoffs.saturating_sub(1).min(16) as i32);
+        let base = retry_after.unwrap_or(exp).min(self.policy.max_backoff);
+        let jitter = base * 0.25 * (self.jitter % 1000) as f64 / 1000.0;
+        self.wake = now + base + jitter;
+    }
+
+    fn finish(&mut self, note: Note) -> Vec<Note> {
+        self.phase = Phase::Finished;
+        vec![note]
+    }
+
+    /// Learns the answer to the last action, at `now`; answers what to tell the user.
+    pub fn on_reply(&mut self, now: f64, reply: Reply) -> Vec<Note> {
+        match reply {
+            Reply::RateLimited(retry_after) => {
+                self.backoff(now, retry_after);
+                Vec::new()
+            }
+            Reply::Transient(why) => {
+                self.failures += 1;
+                if self.failures > self.policy.max_retries {
+                    return self.finish(Note::Failed(client_error(
+                        "ServerUnreachable",
+                        format!("gave up after {} attempts: {why}", self.failures),
+                    )));
+                }
+                self.backoff(now, None);
+                Vec::new()
+            }
+            Reply::Refused(body) => self.finish(Note::Failed(body)),
+            Reply::NotFound => {
+                let expired = client_error(
+                    "RequestExpired",
+                    "The request expired on the server (20 minutes without activity) or never existed.",
+                );
+                self.finish(Note::Failed(expired))
+            }
+            Reply::Accepted(id) => {
+                self.failures = 0;
+                self.backoffs = 0;
+                self.phase = Phase::Polling(id);
+                self.wake = now;
+                Vec::new()
+            }
+            Reply::Progress(check) => {
+                self.failures = 0;
+                self.backoffs = 0;
+                let mut notes = Vec::new();
+                if check.queue_position > 0 && check.processing == 0 && check.finished == 0 {
+                    notes.push(Note::Queued {
+                        position: check.queue_position,
+                        wait_time: check.wait_time,
+                    });
+                }
+                let moved = self.last.as_ref().is_none_or(|l| {
+                    (l.waiting, l.processing, l.finished, l.restarted)
+                        != (
+                            check.waiting,
+                            check.processing,
+                            check.finished,
+                            check.restarted,
+                        )
+                });
+                if moved {
+                    notes.push(Note::Progress {
+                        waiting: check.waiting,
+                        processing: check.processing,
+                        finished: check.finished,
+                        restarted: check.restarted,
+                    });
+                }
+                let id = self.id().unwrap_or_default().to_owned();
+                self.last = Some(check.clone());
+                if check.faulted {
+                    notes.extend(self.finish(Note::Failed(client_error(
+                        "RequestFaulted",
+                        "The request failed on the horde after repeated worker faults.",
+                    ))));
+                } else if check.done && !self.has_check {
+                    notes.extend(self.finish(Note::Completed));
+                } else if check.done {
+                    self.phase = Phase::Fetching(id);
+                    self.wake = now;
+                } else {
+                    let wait = (check.wait_time.max(0) as f64 * 0.5)
+                        .clamp(self.policy.min_poll, self.policy.max_poll);
+                    self.wake = now + wait;
+                }
+                notes
+            }
+            Reply::Fetched => {
+                self.failures = 0;
+                self.backoffs = 0;
+                self.finish(Note::Completed)
+            }
+            Reply::Cancelled => {
+                let ending = match &self.phase {
+                    Phase::Cancelling(_, e) => *e,
+                    _ => Ending::Asked,
+                };
+                match ending {
+                    Ending::Asked => self.finish(Note::Cancelled),
+                    Ending::Deadline => self.finish(Note::Failed(client_error(
+                        "DeadlineExceeded",
+                        "The request did not finish before its deadline and was cancelled.",
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(json: &str) -> RequestStatusCheck {
+        serde_json::from_str(json).expect("a check body")
+    }
+
+    const QUEUED: &str = r#"{"finished": 0, "processing": 0, "restarted": 0, "waiting": 2, "done": false, "faulted": false, "wait_time": 10, "queue_position": 1, "kudos": 3.0, "is_possible": false}"#;
+    const DONE: &str = r#"{"finished": 2, "processing": 0, "restarted": 0, "waiting": 0, "done": true, "faulted": false, "wait_time": 0, "queue_position": 0, "kudos": 17.0, "is_possible": false}"#;
+
+    #[test]
+    fn an_image_request_runs_through_upstreams_captured_bodies() {
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        assert_eq!(l.next(0.0), Action::Submit);
+        assert!(l.on_reply(0.1, Reply::Accepted("r1".into())).is_empty());
+        assert_eq!(l.next(0.1), Action::Poll("r1".into()));
+        let notes = l.on_reply(0.2, Reply::Progress(check(QUEUED)));
+        assert_eq!(
+            notes[0],
+            Note::Queued {
+                position: 1,
+                wait_time: 10
+            }
+        );
+        assert!(matches!(notes[1], Note::Progress { waiting: 2, .. }));
+        assert_eq!(
+            l.next(0.3),
+            Action::Sleep(5.2),
+            "half the wait time, at least a second"
+        );
+        assert_eq!(l.next(5.2), Action::Poll("r1".into()));
+        assert!(
+            l.on_reply(5.3, Reply::Progress(check(QUEUED)))
+                .iter()
+                .all(|n| matches!(n, Note::Queued { .. })),
+            "no progress note when nothing moved"
+        );
+        assert_eq!(l.next(10.4), Action::Poll("r1".into()));
+        l.on_reply(10.5, Reply::Progress(check(DONE)));
+        assert_eq!(l.next(10.5), Action::Fetch("r1".into()));
+        assert_eq!(l.on_reply(10.6, Reply::Fetched), vec![Note::Completed]);
+        assert_eq!(l.next(11.0), Action::Done);
+        assert!(l.is_finished());
+    }
+
+    #[test]
+    fn text_polls_its_status_and_a_done_poll_is_the_result() {
+        let mut l = Lifecycle::new(Policy::default(), false, 0.0, 7);
+        l.on_reply(0.0, Reply::Accepted("t".into()));
+        assert_eq!(l.next(0.0), Action::Poll("t".into()));
+        assert!(
+            l.on_reply(0.1, Reply::Progress(check(DONE)))
+                .contains(&Note::Completed)
+        );
+        assert!(l.is_finished());
+    }
+
+    #[test]
+    fn restarts_show_and_faults_fail() {
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        l.on_reply(0.0, Reply::Accepted("r".into()));
+        let mut c = check(QUEUED);
+        c.restarted = 1;
+        c.queue_position = 0;
+        c.processing = 1;
+        c.waiting = 1;
+        let notes = l.on_reply(1.0, Reply::Progress(c.clone()));
+        assert_eq!(
+            notes,
+            vec![Note::Progress {
+                waiting: 1,
+                processing: 1,
+                finished: 0,
+                restarted: 1
+            }]
+        );
+        c.faulted = true;
+        c.done = true;
+        let notes = l.on_reply(2.0, Reply::Progress(c));
+        assert!(
+            matches!(notes.last(), Some(Note::Failed(e)) if e.rc == Some(Rc::Unknown("RequestFaulted".into())))
+        );
+        assert_eq!(l.next(3.0), Action::Done);
+    }
+
+    #[test]
+    fn expiry_refusals_and_cancels_end_the_request() {
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        l.on_reply(0.0, Reply::Accepted("r".into()));
+        let notes = l.on_reply(1.0, Reply::NotFound);
+        assert!(
+            matches!(&notes[0], Note::Failed(e) if e.rc == Some(Rc::Unknown("RequestExpired".into())))
+        );
+
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        let refused = ErrorBody::new(Rc::KudosUpfront, "no");
+        assert_eq!(
+            l.on_reply(0.0, Reply::Refused(refused.clone())),
+            vec![Note::Failed(refused)]
+        );
+
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        l.cancel();
+        assert_eq!(
+            l.next(0.0),
+            Action::Submit,
+            "nothing to cancel before the server has it"
+        );
+        l.on_reply(0.1, Reply::Accepted("r".into()));
+        assert_eq!(l.next(0.1), Action::Cancel("r".into()));
+        assert_eq!(l.on_reply(0.2, Reply::Cancelled), vec![Note::Cancelled]);
+    }
+
+    #[test]
+    fn a_passed_deadline_cancels_and_fails() {
+        let policy = Policy {
+            deadline: Some(30.0),
+            ..Policy::default()
+        };
+        let mut l = Lifecycle::new(policy, true, 100.0, 7);
+        l.on_reply(100.0, Reply::Accepted("r".into()));
+        l.on_reply(101.0, Reply::Progress(check(QUEUED)));
+        assert!(matches!(l.next(102.0), Action::Sleep(_)));
+        assert_eq!(l.next(130.0), Action::Cancel("r".into()));
+        let notes = l.on_reply(130.1, Reply::Cancelled);
+        assert!(
+            matches!(&notes[0], Note::Failed(e) if e.rc == Some(Rc::Unknown("DeadlineExceeded".into())))
+        );
+    }
+
+    #[test]
+    fn rate_limits_and_server_errors_back_off_with_jitter_then_give_up() {
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        l.on_reply(0.0, Reply::RateLimited(Some(3.0)));
+        match l.next(0.0) {
+            Action::Sleep(t) => assert!((3.0..=3.75).contains(&t), "Retry-After plus jitter: {t}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.next(4.0), Action::Submit, "then the same action again");
+        let mut now = 4.0;
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            assert!(l.on_reply(now, Reply::Transient("503".into())).is_empty());
+            let Action::Sleep(t) = l.next(now) else {
+                panic!("backs off")
+            };
+            delays.push(t - now);
+            now = t;
+        }
+        assert!(
+            delays
+                .windows(2)
+                .all(|w| w[1] >= w[0] * 1.5 || w[1] >= 60.0),
+            "{delays:?}"
+        );
+        assert!(delays.iter().all(|d| *d <= 75.0));
+        let notes = l.on_reply(now, Reply::Transient("connection refused".into()));
+        assert!(
+            matches!(&notes[0], Note::Failed(e) if e.rc == Some(Rc::Unknown("ServerUnreachable".into())))
+        );
+        // A success resets the count.
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        l.on_reply(0.0, Reply::Transient("x".into()));
+        l.on_reply(2.0, Reply::Accepted("r".into()));
+        l.on_reply(2.0, Reply::Transient("x".into()));
+        assert!(matches!(l.next(2.0), Action::Sleep(t) if t < 3.3));
+    }
+}
