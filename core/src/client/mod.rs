@@ -1,7 +1,12 @@
 //! The client side of the horde (feature `client`).
 //!
-//! - [`lifecycle`] — one request's lifecycle as a sans-IO state machine.
+//! - [`lifecycle`] — one request's lifecycle as a sans-IO state machine;
+//! - [`http`] — the async HTTP client, and drivers that run a request
+//!   through its lifecycle.
 //!
-//! The async HTTP client and the engine-neutral runtime build on it.
+//! The engine-neutral runtime builds on these.
 
+pub mod http;
 pub mod lifecycle;
+
+pub use http::{ClientConfig, ClientError, HordeClient};

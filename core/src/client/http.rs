@@ -1,0 +1,444 @@
+//! The async HTTP client of the AI Horde v2 API (reqwest, rustls with ring):
+//! one method per endpoint a game needs, errors mapped to [`ClientError`],
+//! and drivers that run a whole request through its [`Lifecycle`].
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::lifecycle::{Action, Lifecycle, Note, Policy, Reply, client_error};
+use crate::api::{
+    ActiveModel, ErrorBody, ImageGenerateRequest, ImageStatus, InterrogationAsyncResponse,
+    InterrogationRequest, InterrogationStatus, KudosEstimate, RequestAsyncResponse,
+    RequestStatusCheck, SharedKeyDetails, TextGenerateRequest, TextStatus, UserDetails, paths,
+};
+
+/// Where and as whom a client talks.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The API base, such as `https://aihorde.net/api` or a self-hosted `http://127.0.0.1:7001/api`.
+    pub base_url: String,
+    /// The API key (the anonymous key by default).
+    pub api_key: String,
+    /// `name:version:contact` of the game; upstream requires one.
+    pub client_agent: String,
+    /// Longest a single HTTP call may take.
+    pub timeout: Duration,
+}
+
+impl ClientConfig {
+    /// The public horde, anonymously, as `client_agent`.
+    pub fn new(client_agent: impl Into<String>) -> Self {
+        Self {
+            base_url: crate::api::PUBLIC_HORDE_URL.to_owned(),
+            api_key: crate::api::ANONYMOUS_API_KEY.to_owned(),
+            client_agent: client_agent.into(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A failed call.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    /// The horde refused (a 4xx with `{message, rc}`).
+    #[error("the horde refused ({status}): {body}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// 429: too many calls; retry after this many seconds when given.
+    #[error("rate limited")]
+    RateLimited(Option<f64>),
+    /// A 5xx answer.
+    #[error("server error {0}")]
+    Server(u16),
+    /// No answer: connection refused, reset, or timed out.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// An answer that is not what the API promises.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// The configuration is unusable (a client agent or key that is not a valid header).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// How the lifecycle sees this failure.
+    pub fn reply(&self) -> Reply {
+        match self {
+            ClientError::Api { status: 404, .. } => Reply::NotFound,
+            ClientError::Api { body, .. } => Reply::Refused(body.clone()),
+            ClientError::RateLimited(after) => Reply::RateLimited(*after),
+            ClientError::Server(status) => Reply::Transient(format!("server error {status}")),
+            ClientError::Transport(why) => Reply::Transient(why.clone()),
+            ClientError::Malformed(why) => {
+                Reply::Refused(client_error("MalformedResponse", why.clone()))
+            }
+            ClientError::Config(why) => {
+                Reply::Refused(client_error("InvalidConfiguration", why.clone()))
+            }
+        }
+    }
+}
+
+/// A client of one horde.
+#[derive(Clone, Debug)]
+pub struct HordeClient {
+    config: ClientConfig,
+    http: reqwest::Client,
+}
+
+impl HordeClient {
+    /// A client for `config`.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        // One process-wide TLS provider; a second install is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(format!("horde-rs/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(Self { config, http })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(crate::api::APIKEY_HEADER, &self.config.api_key)
+            .header(crate::api::CLIENT_AGENT_HEADER, &self.config.client_agent);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.map_err(|e| {
+            if e.is_builder() {
+                ClientError::Config(e.to_string())
+            } else {
+                ClientError::Transport(e.to_string())
+            }
+        })?;
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        match status {
+            200..=299 => serde_json::from_slice(&bytes).map_err(|e| {
+                ClientError::Malformed(format!(
+                    "{e} in {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ))
+            }),
+            429 => Err(ClientError::RateLimited(retry_after)),
+            500..=599 => Err(ClientError::Server(status)),
+            _ => {
+                let body =
+                    serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
+                        message: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+                        rc: None,
+                        errors: None,
+                    });
+                Err(ClientError::Api { status, body })
+            }
+        }
+    }
+
+    /// Queues an image request.
+    pub async fn submit_image(
+        &self,
+        req: &ImageGenerateRequest,
+    ) -> Result<RequestAsyncResponse, ClientError> {
+        self.call(reqwest::Method::POST, paths::GENERATE_ASYNC, Some(req))
+            .await
+    }
+
+    /// What an image request would cost (`dry_run`).
+    pub async fn estimate_image(
+        &self,
+        req: &ImageGenerateRequest,
+    ) -> Result<KudosEstimate, ClientError> {
+        let mut req = req.clone();
+        req.options.dry_run = Some(true);
+        self.call(reqwest::Method::POST, paths::GENERATE_ASYNC, Some(&req))
+            .await
+    }
+
+    /// An image request's progress.
+    pub async fn check(&self, id: &str) -> Result<RequestStatusCheck, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &paths::fill(paths::GENERATE_CHECK, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// An image request's status with finished images.
+    pub async fn image_status(&self, id: &str) -> Result<ImageStatus, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &paths::fill(paths::GENERATE_STATUS, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Cancels an image request; answers its status (finished images stay).
+    pub async fn cancel_image(&self, id: &str) -> Result<ImageStatus, ClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &paths::fill(paths::GENERATE_STATUS, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Queues a text request.
+    pub async fn submit_text(
+        &self,
+        req: &TextGenerateRequest,
+    ) -> Result<RequestAsyncResponse, ClientError> {
+        self.call(reqwest::Method::POST, paths::TEXT_ASYNC, Some(req))
+            .await
+    }
+
+    /// A text request's status with finished texts.
+    pub async fn text_status(&self, id: &str) -> Result<TextStatus, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &paths::fill(paths::TEXT_STATUS, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Cancels a text request; answers its status.
+    pub async fn cancel_text(&self, id: &str) -> Result<TextStatus, ClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &paths::fill(paths::TEXT_STATUS, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Queues an interrogation.
+    pub async fn submit_interrogation(
+        &self,
+        req: &InterrogationRequest,
+    ) -> Result<InterrogationAsyncResponse, ClientError> {
+        self.call(reqwest::Method::POST, paths::INTERROGATE_ASYNC, Some(req))
+            .await
+    }
+
+    /// An interrogation's status with finished forms.
+    pub async fn interrogation_status(&self, id: &str) -> Result<InterrogationStatus, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &paths::fill(paths::INTERROGATE_STATUS, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Cancels an interrogation.
+    pub async fn cancel_interrogation(&self, id: &str) -> Result<InterrogationStatus, ClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &paths::fill(paths::INTERROGATE_STATUS, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// The user owning the API key.
+    pub async fn find_user(&self) -> Result<UserDetails, ClientError> {
+        self.call(reqwest::Method::GET, paths::FIND_USER, None::<&()>)
+            .await
+    }
+
+    /// Models served now (`"image"` or `"text"`).
+    pub async fn models(&self, kind: &str) -> Result<Vec<ActiveModel>, ClientError> {
+        let path = format!(
+            "{}?type={}",
+            paths::STATUS_MODELS,
+            paths::fill("{k}", "k", kind)
+        );
+        self.call(reqwest::Method::GET, &path, None::<&()>).await
+    }
+
+    /// A shared key's remaining budget and use.
+    pub async fn shared_key(&self, id: &str) -> Result<SharedKeyDetails, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &paths::fill(paths::SHARED_KEY, "id", id),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Downloads a result (an `img` URL).
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = res.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(ClientError::Api {
+                status,
+                body: client_error(
+                    "DownloadFailed",
+                    format!("downloading {url} answered {status}"),
+                ),
+            });
+        }
+        Ok(res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .to_vec())
+    }
+
+    /// Runs an image request to its end, telling `on_note` what happens;
+    /// answers the final status (with finished images, also after a cancel
+    /// or a deadline) or why it failed.
+    pub async fn generate_image(
+        &self,
+        req: &ImageGenerateRequest,
+        policy: Policy,
+        mut on_note: impl FnMut(&Note),
+    ) -> Result<ImageStatus, ErrorBody> {
+        let mut driver = Driver::new(policy, true);
+        let mut last = None;
+        while let Some(action) = driver.next().await {
+            let reply = match action {
+                Action::Submit => self
+                    .submit_image(req)
+                    .await
+                    .map(|r| Reply::Accepted(r.id.0)),
+                Action::Poll(id) => self.check(&id).await.map(Reply::Progress),
+                Action::Fetch(id) => self.image_status(&id).await.map(|s| {
+                    last = Some(s);
+                    Reply::Fetched
+                }),
+                Action::Cancel(id) => self.cancel_image(&id).await.map(|s| {
+                    last = Some(s);
+                    Reply::Cancelled
+                }),
+                Action::Sleep(_) | Action::Done => continue,
+            };
+            driver.feed(reply.unwrap_or_else(|e| e.reply()), &mut on_note);
+        }
+        driver.outcome()?;
+        last.ok_or_else(|| client_error("NoResult", "the request ended without a status"))
+    }
+
+    /// Runs a text request to its end; answers the final status or why it failed.
+    pub async fn generate_text(
+        &self,
+        req: &TextGenerateRequest,
+        policy: Policy,
+        mut on_note: impl FnMut(&Note),
+    ) -> Result<TextStatus, ErrorBody> {
+        let mut driver = Driver::new(policy, false);
+        let mut last = None;
+        while let Some(action) = driver.next().await {
+            let reply = match action {
+                Action::Submit => self.submit_text(req).await.map(|r| Reply::Accepted(r.id.0)),
+                Action::Poll(id) | Action::Fetch(id) => self.text_status(&id).await.map(|s| {
+                    let check = s.check.clone();
+                    last = Some(s);
+                    Reply::Progress(check)
+                }),
+                Action::Cancel(id) => self.cancel_text(&id).await.map(|s| {
+                    last = Some(s);
+                    Reply::Cancelled
+                }),
+                Action::Sleep(_) | Action::Done => continue,
+            };
+            driver.feed(reply.unwrap_or_else(|e| e.reply()), &mut on_note);
+        }
+        driver.outcome()?;
+        last.ok_or_else(|| client_error("NoResult", "the request ended without a status"))
+    }
+}
+
+/// Runs a [`Lifecycle`] on the tokio clock: sleeps when told, hands out the
+/// actions to perform, and keeps the verdict.
+struct Driver {
+    life: Lifecycle,
+    start: tokio::time::Instant,
+    failure: Option<ErrorBody>,
+}
+
+impl Driver {
+    fn new(policy: Policy, has_check: bool) -> Self {
+        let start = tokio::time::Instant::now();
+        let seed = u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        ) ^ 0x9e37_79b9_7f4a_7c15;
+        Self {
+            life: Lifecycle::new(policy, has_check, 0.0, seed),
+            start,
+            failure: None,
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// The next action to perform, after any sleep; `None` when finished.
+    async fn next(&mut self) -> Option<Action> {
+        loop {
+            match self.life.next(self.now()) {
+                Action::Done => return None,
+                Action::Sleep(until) => {
+                    tokio::time::sleep(Duration::from_secs_f64((until - self.now()).max(0.0)))
+                        .await;
+                }
+                action => return Some(action),
+            }
+        }
+    }
+
+    fn feed(&mut self, reply: Reply, on_note: &mut impl FnMut(&Note)) {
+        let now = self.now();
+        for note in self.life.on_reply(now, reply) {
+            if let Note::Failed(e) = &note {
+                self.failure = Some(e.clone());
+            }
+            on_note(&note);
+        }
+    }
+
+    fn outcome(self) -> Result<(), ErrorBody> {
+        self.failure.map_or(Ok(()), Err)
+    }
+}

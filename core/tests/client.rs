@@ -1,0 +1,267 @@
+//! The async client against our coordinator over real HTTP, and against stub
+//! servers for what a healthy coordinator never does (429s, malformed JSON,
+//! vanishing).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{TINY_WEBP, TestHorde};
+use horde_core::api::{ImageGenerateRequest, ImageParams, Rc, TextGenerateRequest};
+use horde_core::client::lifecycle::{Note, Policy};
+use horde_core::client::{ClientConfig, HordeClient};
+use serde_json::json;
+
+fn client(api: &str, key: &str) -> HordeClient {
+    let mut config = ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    config.base_url = api.to_owned();
+    config.api_key = key.to_owned();
+    HordeClient::new(config).unwrap()
+}
+
+fn fast() -> Policy {
+    Policy {
+        min_poll: 0.02,
+        max_poll: 0.05,
+        backoff: 0.01,
+        max_backoff: 0.05,
+        ..Policy::default()
+    }
+}
+
+/// Plays an image worker: serves `count` jobs, uploading a WebP each.
+fn image_worker(h: &TestHorde, key: String, count: usize) -> tokio::task::JoinHandle<()> {
+    let api = h.api.clone();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut served = 0;
+        while served < count {
+            let pop: serde_json::Value = http
+                .post(format!("{api}/v2/generate/pop"))
+                .header("apikey", &key)
+                .json(&json!({"name": "tester", "models": ["stable_diffusion"]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let Some(id) = pop["id"].as_str() else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            http.put(pop["r2_upload"].as_str().unwrap())
+                .body(TINY_WEBP)
+                .send()
+                .await
+                .unwrap();
+            http.post(format!("{api}/v2/generate/submit"))
+                .header("apikey", &key)
+                .json(&json!({"id": id, "generation": "R2", "seed": 9}))
+                .send()
+                .await
+                .unwrap();
+            served += 1;
+        }
+    })
+}
+
+#[tokio::test]
+async fn images_and_texts_run_to_completion() {
+    let h = TestHorde::start().await;
+    let requester = h.user("req", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    let c = client(&h.api, &requester);
+    let worker = image_worker(&h, owner.clone(), 2);
+    let mut req = ImageGenerateRequest::new("a potion");
+    req.params = Some(ImageParams {
+        n: Some(2),
+        ..Default::default()
+    });
+    let mut notes = Vec::new();
+    let status = c
+        .generate_image(&req, fast(), |n| notes.push(n.clone()))
+        .await
+        .unwrap();
+    worker.await.unwrap();
+    assert_eq!(status.generations.len(), 2);
+    assert_eq!(notes.last(), Some(&Note::Completed));
+    assert!(
+        notes
+            .iter()
+            .any(|n| matches!(n, Note::Progress { finished: 2, .. })),
+        "{notes:?}"
+    );
+    let bytes = c.download(&status.generations[0].img).await.unwrap();
+    assert_eq!(bytes, TINY_WEBP);
+    assert!(c.estimate_image(&req).await.unwrap().kudos > 0.0);
+    assert_eq!(c.find_user().await.unwrap().username, "req#1");
+
+    // Text: no /check; the status is polled until done.
+    let api = h.api.clone();
+    let scribe = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let pop: serde_json::Value = http
+                .post(format!("{api}/v2/generate/text/pop"))
+                .header("apikey", &owner)
+                .json(&json!({"name": "scribe", "models": ["m-7B"]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = pop["id"].as_str() {
+                http.post(format!("{api}/v2/generate/text/submit"))
+                    .header("apikey", &owner)
+                    .json(&json!({"id": id, "generation": "once upon a time"}))
+                    .send()
+                    .await
+                    .unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    let status = c
+        .generate_text(&TextGenerateRequest::new("Tell me"), fast(), |_| {})
+        .await
+        .unwrap();
+    scribe.await.unwrap();
+    assert_eq!(status.generations[0].text, "once upon a time");
+    let models = c.models("image").await.unwrap();
+    assert!(models.iter().any(|m| m.name == "stable_diffusion"));
+}
+
+#[tokio::test]
+async fn refusals_and_expiry_fail_clearly() {
+    let h = TestHorde::start().await;
+    let bad = client(&h.api, "not-a-key");
+    let err = bad
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.rc, Some(Rc::InvalidAPIKey));
+
+    // Expired: the request vanishes 20 minutes after its last activity.
+    let key = h.user("req", 100.0, false).await;
+    let c = client(&h.api, &key);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let run = tokio::spawn(async move {
+        c.generate_image(&ImageGenerateRequest::new("forgotten"), fast(), move |n| {
+            let _ = tx.send(n.clone());
+        })
+        .await
+    });
+    while !matches!(rx.recv().await, Some(Note::Queued { .. })) {}
+    h.advance(21.0 * 60.0).await;
+    let err = run.await.unwrap().unwrap_err();
+    assert_eq!(err.rc, Some(Rc::Unknown("RequestExpired".into())), "{err}");
+}
+
+#[tokio::test]
+async fn a_vanished_server_fails_without_hanging() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener); // nothing listens there now
+    let c = client(&format!("http://{addr}/api"), "0000000000");
+    let policy = Policy {
+        max_retries: 3,
+        ..fast()
+    };
+    let mut notes = Vec::new();
+    let err = c
+        .generate_image(&ImageGenerateRequest::new("x"), policy, |n| {
+            notes.push(n.clone())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.rc,
+        Some(Rc::Unknown("ServerUnreachable".into())),
+        "{err}"
+    );
+    assert!(matches!(notes.as_slice(), [Note::Failed(_)]));
+}
+
+/// A stub horde: the first async call is rate-limited, later ones succeed;
+/// checks say done; the status body is malformed when `malformed` is set.
+async fn stub(malformed: bool) -> (String, Arc<AtomicUsize>) {
+    use axum::routing::{get, post};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/v2/generate/async",
+            post(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "{\"message\": \"2 per 1 second\"}")
+                            .into_response_parts()
+                    } else {
+                        (axum::http::StatusCode::ACCEPTED, [("retry-after", "0")], "{\"id\": \"stub-1\", \"kudos\": 3.0}").into_response_parts()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/api/v2/generate/check/{id}",
+            get(|| async {
+                "{\"finished\": 1, \"processing\": 0, \"restarted\": 0, \"waiting\": 0, \"done\": true, \"faulted\": false, \"wait_time\": 0, \"queue_position\": 0, \"kudos\": 4.0, \"is_possible\": true}"
+            }),
+        )
+        .route(
+            "/api/v2/generate/status/{id}",
+            get(move || async move {
+                if malformed {
+                    "{\"generations\": \"not a list\""
+                } else {
+                    "{\"generations\": [], \"shared\": false, \"finished\": 1, \"processing\": 0, \"restarted\": 0, \"waiting\": 0, \"done\": true, \"faulted\": false, \"wait_time\": 0, \"queue_position\": 0, \"kudos\": 4.0, \"is_possible\": true}"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/api"), calls)
+}
+
+trait Parts {
+    fn into_response_parts(self) -> axum::response::Response;
+}
+
+impl<T: axum::response::IntoResponse> Parts for T {
+    fn into_response_parts(self) -> axum::response::Response {
+        self.into_response()
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_and_malformed_answers_are_reported() {
+    let (api, calls) = stub(false).await;
+    let c = client(&api, "0000000000");
+    let status = c
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "429, then accepted");
+    assert!(status.check.done);
+
+    let (api, _) = stub(true).await;
+    let c = client(&api, "0000000000");
+    let err = c
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.rc,
+        Some(Rc::Unknown("MalformedResponse".into())),
+        "{err}"
+    );
+    assert!(err.message.contains("not a list"), "{err}");
+}
