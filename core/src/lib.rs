@@ -6,6 +6,8 @@
 //!   charges) and the client (which estimates).
 //! - `client` (feature `client`) — the request lifecycle (and, as it grows,
 //!   the async SDK and the runtime the engines share).
+//! - `runtime` (feature `runtime`) — the engine-neutral handle the Bevy,
+//!   Godot and C surfaces wrap.
 //! - `coordinator` (feature `coordinator`) — the self-hostable horde.
 //!
 //! The client, worker, runtime and coordinator layers are added on top of these
@@ -17,3 +19,5 @@ pub mod client;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;
 pub mod kudos;
+#[cfg(feature = "runtime")]
+pub mod runtime;

@@ -83,7 +83,7 @@ async fn images_and_texts_run_to_completion() {
     });
     let mut notes = Vec::new();
     let status = c
-        .generate_image(&req, fast(), |n| notes.push(n.clone()))
+        .generate_image(&req, fast(), None, |n| notes.push(n.clone()))
         .await
         .unwrap();
     worker.await.unwrap();
@@ -128,7 +128,7 @@ async fn images_and_texts_run_to_completion() {
         }
     });
     let status = c
-        .generate_text(&TextGenerateRequest::new("Tell me"), fast(), |_| {})
+        .generate_text(&TextGenerateRequest::new("Tell me"), fast(), None, |_| {})
         .await
         .unwrap();
     scribe.await.unwrap();
@@ -142,7 +142,7 @@ async fn refusals_and_expiry_fail_clearly() {
     let h = TestHorde::start().await;
     let bad = client(&h.api, "not-a-key");
     let err = bad
-        .generate_image(&ImageGenerateRequest::new("x"), fast(), |_| {})
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), None, |_| {})
         .await
         .unwrap_err();
     assert_eq!(err.rc, Some(Rc::InvalidAPIKey));
@@ -152,9 +152,14 @@ async fn refusals_and_expiry_fail_clearly() {
     let c = client(&h.api, &key);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let run = tokio::spawn(async move {
-        c.generate_image(&ImageGenerateRequest::new("forgotten"), fast(), move |n| {
-            let _ = tx.send(n.clone());
-        })
+        c.generate_image(
+            &ImageGenerateRequest::new("forgotten"),
+            fast(),
+            None,
+            move |n| {
+                let _ = tx.send(n.clone());
+            },
+        )
         .await
     });
     while !matches!(rx.recv().await, Some(Note::Queued { .. })) {}
@@ -175,7 +180,7 @@ async fn a_vanished_server_fails_without_hanging() {
     };
     let mut notes = Vec::new();
     let err = c
-        .generate_image(&ImageGenerateRequest::new("x"), policy, |n| {
+        .generate_image(&ImageGenerateRequest::new("x"), policy, None, |n| {
             notes.push(n.clone())
         })
         .await
@@ -246,7 +251,7 @@ async fn rate_limits_are_waited_out_and_malformed_answers_are_reported() {
     let (api, calls) = stub(false).await;
     let c = client(&api, "0000000000");
     let status = c
-        .generate_image(&ImageGenerateRequest::new("x"), fast(), |_| {})
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), None, |_| {})
         .await
         .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2, "429, then accepted");
@@ -255,7 +260,7 @@ async fn rate_limits_are_waited_out_and_malformed_answers_are_reported() {
     let (api, _) = stub(true).await;
     let c = client(&api, "0000000000");
     let err = c
-        .generate_image(&ImageGenerateRequest::new("x"), fast(), |_| {})
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), None, |_| {})
         .await
         .unwrap_err();
     assert_eq!(

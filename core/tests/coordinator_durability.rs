@@ -120,6 +120,7 @@ async fn acknowledged_work_survives_sigkill() {
     let alice = add_user(&dir, "alice", 1_000_000);
     let bob = add_user(&dir, "bob", 0);
     let (mut child, api) = serve(&dir);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let acked = Arc::new(Mutex::new(Acked::default()));
 

@@ -353,6 +353,8 @@ fn a_horde() -> PathBuf {
 }
 
 fn main() {
+    // The TLS provider reqwest needs when the workspace builds it without one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -330,9 +330,10 @@ impl HordeClient {
         &self,
         req: &ImageGenerateRequest,
         policy: Policy,
+        cancel: Option<CancelSignal>,
         mut on_note: impl FnMut(&Note),
     ) -> Result<ImageStatus, ErrorBody> {
-        let mut driver = Driver::new(policy, true);
+        let mut driver = Driver::new(policy, true, cancel);
         let mut last = None;
         while let Some(action) = driver.next().await {
             let reply = match action {
@@ -362,9 +363,10 @@ impl HordeClient {
         &self,
         req: &TextGenerateRequest,
         policy: Policy,
+        cancel: Option<CancelSignal>,
         mut on_note: impl FnMut(&Note),
     ) -> Result<TextStatus, ErrorBody> {
-        let mut driver = Driver::new(policy, false);
+        let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
         while let Some(action) = driver.next().await {
             let reply = match action {
@@ -393,10 +395,46 @@ struct Driver {
     life: Lifecycle,
     start: tokio::time::Instant,
     failure: Option<ErrorBody>,
+    cancel: Option<CancelSignal>,
+}
+
+/// Asks a running request to cancel: created in pairs by [`cancel_pair`].
+#[derive(Debug)]
+pub struct CancelHandle(tokio::sync::watch::Sender<bool>);
+
+/// What a running request watches for a cancel.
+#[derive(Clone, Debug)]
+pub struct CancelSignal(tokio::sync::watch::Receiver<bool>);
+
+/// A handle to cancel a request with, and the signal the request watches.
+pub fn cancel_pair() -> (CancelHandle, CancelSignal) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    (CancelHandle(tx), CancelSignal(rx))
+}
+
+impl CancelHandle {
+    /// Cancels the request (on the server once it has an id).
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl CancelSignal {
+    fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn wait(&mut self) {
+        while !self.is_set() {
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 impl Driver {
-    fn new(policy: Policy, has_check: bool) -> Self {
+    fn new(policy: Policy, has_check: bool, cancel: Option<CancelSignal>) -> Self {
         let start = tokio::time::Instant::now();
         let seed = u64::from(
             std::time::SystemTime::now()
@@ -407,6 +445,7 @@ impl Driver {
             life: Lifecycle::new(policy, has_check, 0.0, seed),
             start,
             failure: None,
+            cancel,
         }
     }
 
@@ -417,11 +456,23 @@ impl Driver {
     /// The next action to perform, after any sleep; `None` when finished.
     async fn next(&mut self) -> Option<Action> {
         loop {
+            if self.cancel.as_ref().is_some_and(CancelSignal::is_set) {
+                self.life.cancel();
+            }
             match self.life.next(self.now()) {
                 Action::Done => return None,
                 Action::Sleep(until) => {
-                    tokio::time::sleep(Duration::from_secs_f64((until - self.now()).max(0.0)))
-                        .await;
+                    let nap =
+                        tokio::time::sleep(Duration::from_secs_f64((until - self.now()).max(0.0)));
+                    match self.cancel.as_mut() {
+                        Some(signal) if !signal.is_set() => {
+                            tokio::select! {
+                                () = nap => {}
+                                () = signal.wait() => {}
+                            }
+                        }
+                        _ => nap.await,
+                    }
                 }
                 action => return Some(action),
             }

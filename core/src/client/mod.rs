@@ -9,4 +9,4 @@
 pub mod http;
 pub mod lifecycle;
 
-pub use http::{ClientConfig, ClientError, HordeClient};
+pub use http::{CancelHandle, CancelSignal, ClientConfig, ClientError, HordeClient, cancel_pair};

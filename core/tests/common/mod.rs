@@ -58,6 +58,8 @@ impl TestHorde {
 
     /// A horde on an existing data directory.
     pub async fn start_in(dir: PathBuf, edit: impl FnOnce(&mut Config)) -> Self {
+        // The TLS provider reqwest needs (the client feature builds it without one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut config = Config {
             data_dir: dir.clone(),
             ..Config::default()

@@ -1,0 +1,185 @@
+//! The engine-neutral runtime (feature `runtime`): the handle Bevy, Godot and
+//! C wrap. It owns exactly two threads: `horde-io` (a single-threaded tokio
+//! runtime doing all HTTP) and `horde-decode` (decoding result images to
+//! RGBA8 and delivering every event, in order). The caller's thread never
+//! waits: submitting is a channel send and receiving is a `try_recv`.
+//!
+//! Commands go in ([`Runtime::submit_image`], [`Runtime::cancel`], …) and
+//! [`Event`]s come out ([`Runtime::try_event`], [`Runtime::drain_events`]).
+//! Dropping the runtime (or [`Runtime::shutdown`]) cancels outstanding
+//! requests on the server and joins both threads.
+
+mod events;
+mod io;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+pub use events::Event;
+
+use crate::api::{ImageGenerateRequest, TextGenerateRequest};
+use crate::client::ClientConfig;
+use crate::client::lifecycle::Policy;
+
+/// The runtime's own id for a request, unique per runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// How a runtime talks to its horde.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// The horde and the credentials.
+    pub client: ClientConfig,
+    /// Polling and retries of each request.
+    pub policy: Policy,
+    /// Requests sent to the horde at once; more wait their turn locally.
+    pub max_in_flight: usize,
+    /// Longest the shutdown waits for cancels to reach the server.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl RuntimeConfig {
+    /// Defaults for `client`: 8 requests in flight, upstream-friendly polling.
+    pub fn new(client: ClientConfig) -> Self {
+        Self {
+            client,
+            policy: Policy::default(),
+            max_in_flight: 8,
+            shutdown_grace: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The client configuration is unusable.
+    #[error("{0}")]
+    Client(#[from] crate::client::ClientError),
+    /// A thread or the async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Start(#[from] std::io::Error),
+}
+
+/// A command to the I/O thread.
+pub(crate) enum Command {
+    Image(RequestId, Box<ImageGenerateRequest>),
+    Text(RequestId, Box<TextGenerateRequest>),
+    Cancel(RequestId),
+    CancelAll,
+}
+
+/// A callback run on the runtime's thread whenever an event is ready.
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The handle games hold.
+pub struct Runtime {
+    commands: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
+    events: crossbeam_channel::Receiver<Event>,
+    next_id: AtomicU64,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Starts the two threads.
+    pub fn start(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        Self::start_with_wake(config, None)
+    }
+
+    /// Starts the two threads; `wake` is called (on the decode thread)
+    /// after each event is queued — the only call from a foreign thread.
+    pub fn start_with_wake(
+        config: RuntimeConfig,
+        wake: Option<Wake>,
+    ) -> Result<Self, RuntimeError> {
+        let client = crate::client::HordeClient::new(config.client.clone())?;
+        let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (deliver_tx, deliver_rx) = crossbeam_channel::unbounded();
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let decode = std::thread::Builder::new()
+            .name("horde-decode".into())
+            .spawn(move || events::deliver(deliver_rx, events_tx, wake))?;
+        let io = std::thread::Builder::new()
+            .name("horde-io".into())
+            .spawn(move || {
+                io::run(client, config, command_rx, deliver_tx);
+            })?;
+        Ok(Self {
+            commands: Some(commands),
+            events,
+            next_id: AtomicU64::new(1),
+            threads: vec![io, decode],
+        })
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(command);
+        }
+    }
+
+    fn id(&self) -> RequestId {
+        RequestId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queues an image request; its events carry the returned id.
+    pub fn submit_image(&self, req: ImageGenerateRequest) -> RequestId {
+        let id = self.id();
+        self.send(Command::Image(id, Box::new(req)));
+        id
+    }
+
+    /// Queues a text request.
+    pub fn submit_text(&self, req: TextGenerateRequest) -> RequestId {
+        let id = self.id();
+        self.send(Command::Text(id, Box::new(req)));
+        id
+    }
+
+    /// Cancels a request (on the server once it reached it); finished
+    /// results still arrive, then `Cancelled`. Unknown ids are ignored.
+    pub fn cancel(&self, id: RequestId) {
+        self.send(Command::Cancel(id));
+    }
+
+    /// Cancels every request.
+    pub fn cancel_all(&self) {
+        self.send(Command::CancelAll);
+    }
+
+    /// The next event, if one is ready. Never blocks.
+    pub fn try_event(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Moves every ready event into `out`; answers how many. Never blocks,
+    /// and allocates nothing when no event is ready.
+    pub fn drain_events(&self, out: &mut Vec<Event>) -> usize {
+        let before = out.len();
+        while let Ok(e) = self.events.try_recv() {
+            out.push(e);
+        }
+        out.len() - before
+    }
+
+    /// Cancels outstanding requests on the server (within the configured
+    /// grace) and joins the runtime's threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        // Closing the command channel tells the I/O thread to wind down.
+        self.commands.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,227 @@
+//! The runtime against our coordinator: every event kind, cancel midway
+//! (finished images kept, the server saw the cancel), failures, and a
+//! shutdown with requests in flight.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestHorde;
+use horde_core::api::{ImageGenerateRequest, ImageParams, Rc, TextGenerateRequest};
+use horde_core::client::ClientConfig;
+use horde_core::client::lifecycle::Policy;
+use horde_core::runtime::{Event, RequestId, Runtime, RuntimeConfig};
+use serde_json::json;
+
+fn runtime(api: &str, key: &str) -> Runtime {
+    let mut client = ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    client.base_url = api.to_owned();
+    client.api_key = key.to_owned();
+    let mut config = RuntimeConfig::new(client);
+    config.policy = Policy {
+        min_poll: 0.02,
+        max_poll: 0.05,
+        backoff: 0.01,
+        max_backoff: 0.05,
+        ..Policy::default()
+    };
+    Runtime::start(config).unwrap()
+}
+
+/// A real 64×48 WebP.
+fn webp() -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(64, 48, |x, _| image::Rgba([x as u8 * 4, 0, 200, 255]));
+    let mut out = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+        .encode(img.as_raw(), 64, 48, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    out
+}
+
+/// Waits (bounded) until `done` accepts the events seen so far.
+async fn events_until(rt: &Runtime, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
+    let start = Instant::now();
+    let mut all = Vec::new();
+    while !done(&all) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out; events so far: {all:?}"
+        );
+        rt.drain_events(&mut all);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    all
+}
+
+fn ended(id: RequestId) -> impl FnMut(&[Event]) -> bool {
+    move |events| {
+        events.iter().any(|e| {
+            matches!(e, Event::Completed { id: i } | Event::Cancelled { id: i } if *i == id)
+                || matches!(e, Event::Failed { id: i, .. } if *i == id)
+        })
+    }
+}
+
+async fn serve_one_image(h: &TestHorde, key: &str, bytes: Vec<u8>) {
+    loop {
+        let pop = h.pop(key, "painter", json!({})).await;
+        if let Some(job) = pop["id"].as_str() {
+            assert_eq!(
+                h.put_bytes(pop["r2_upload"].as_str().unwrap(), bytes).await,
+                200
+            );
+            h.post(
+                "/v2/generate/submit",
+                Some(key),
+                json!({"id": job, "generation": "R2", "seed": 77}),
+            )
+            .await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_and_texts_arrive_as_events() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    let rt = runtime(&h.api, &key);
+    let mut req = ImageGenerateRequest::new("a dragon");
+    req.params = Some(ImageParams {
+        n: Some(2),
+        ..Default::default()
+    });
+    let id = rt.submit_image(req);
+    let queued = events_until(&rt, |e| e.iter().any(|e| matches!(e, Event::Queued { .. }))).await;
+    assert!(
+        matches!(queued[0], Event::Queued { id: i, position: 1, .. } if i == id),
+        "{queued:?}"
+    );
+    serve_one_image(&h, &owner, webp()).await;
+    serve_one_image(&h, &owner, webp()).await;
+    let events = events_until(&rt, ended(id)).await;
+    let images: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::ImageReady { .. }))
+        .collect();
+    assert_eq!(images.len(), 2, "{events:?}");
+    let Event::ImageReady {
+        width,
+        height,
+        rgba,
+        seed,
+        worker,
+        ..
+    } = images[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((*width, *height, rgba.len()), (64, 48, 64 * 48 * 4));
+    assert_eq!(&rgba[4..8], &[4, 0, 200, 255]);
+    assert_eq!((seed.as_str(), worker.as_str()), ("77", "painter"));
+    assert!(
+        matches!(events.last(), Some(Event::Completed { id: i }) if *i == id),
+        "results come before the ending"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Progress { finished: 2, .. }))
+    );
+
+    let tid = rt.submit_text(TextGenerateRequest::new("a riddle"));
+    loop {
+        let (_, pop) = h
+            .post(
+                "/v2/generate/text/pop",
+                Some(&owner),
+                json!({"name": "scribe", "models": ["m-7B"]}),
+            )
+            .await;
+        if let Some(job) = pop["id"].as_str() {
+            h.post(
+                "/v2/generate/text/submit",
+                Some(&owner),
+                json!({"id": job, "generation": "what has keys but no locks?", "seed": 3}),
+            )
+            .await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let events = events_until(&rt, ended(tid)).await;
+    assert!(events.iter().any(|e| matches!(e, Event::TextReady { text, seed: 3, .. } if text == "what has keys but no locks?")), "{events:?}");
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_midway_keeps_finished_images_and_reaches_the_server() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    let rt = runtime(&h.api, &key);
+    let mut req = ImageGenerateRequest::new("three dragons");
+    req.params = Some(ImageParams {
+        n: Some(3),
+        ..Default::default()
+    });
+    let id = rt.submit_image(req);
+    events_until(&rt, |e| e.iter().any(|e| matches!(e, Event::Queued { .. }))).await;
+    serve_one_image(&h, &owner, webp()).await;
+    events_until(&rt, |e| {
+        e.iter()
+            .any(|e| matches!(e, Event::Progress { finished: 1, .. }))
+    })
+    .await;
+    rt.cancel(id);
+    rt.cancel(RequestId(999_999)); // unknown ids are ignored
+    let events = events_until(&rt, ended(id)).await;
+    assert!(
+        matches!(events.last(), Some(Event::Cancelled { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::ImageReady { .. }))
+            .count(),
+        1
+    );
+    // The server saw the DELETE: nothing more is handed out.
+    assert!(h.pop(&owner, "painter", json!({})).await["id"].is_null());
+    let (_, users) = h.get("/v2/status/performance", None).await;
+    assert_eq!(users["queued_requests"], 0);
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_arrive_as_events_and_shutdown_cancels_in_flight_requests() {
+    let h = TestHorde::start().await;
+    let bad = runtime(&h.api, "not-a-key");
+    let id = bad.submit_image(ImageGenerateRequest::new("x"));
+    let events = events_until(&bad, ended(id)).await;
+    assert!(
+        matches!(&events[0], Event::Failed { error, .. } if error.rc == Some(Rc::InvalidAPIKey)),
+        "{events:?}"
+    );
+    drop(bad);
+
+    let key = h.user("player", 100.0, false).await;
+    let rt = runtime(&h.api, &key);
+    rt.submit_image(ImageGenerateRequest::new("left behind"));
+    events_until(&rt, |e| e.iter().any(|e| matches!(e, Event::Queued { .. }))).await;
+    let (_, perf) = h.get("/v2/status/performance", None).await;
+    assert_eq!(perf["queued_requests"], 1);
+    let start = Instant::now();
+    rt.shutdown();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let (_, perf) = h.get("/v2/status/performance", None).await;
+    assert_eq!(
+        perf["queued_requests"], 0,
+        "the shutdown cancelled the request on the server"
+    );
+}
