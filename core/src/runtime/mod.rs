@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 pub use events::Event;
+pub use events::decode as decode_image;
 
 use crate::api::{ImageGenerateRequest, TextGenerateRequest};
 use crate::client::ClientConfig;
