@@ -225,3 +225,87 @@ async fn failures_arrive_as_events_and_shutdown_cancels_in_flight_requests() {
         "the shutdown cancelled the request on the server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_generates_pngs_and_text() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    let out = common::temp_dir("cli").join("dragon.png");
+    let (api, k, o) = (h.api.clone(), key.clone(), out.clone());
+    let cli = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_horde"))
+            .args([
+                "generate", "a dragon", "--n", "2", "--width", "64", "--height", "64", "-o",
+            ])
+            .arg(&o)
+            .args(["--url", &api, "--key", &k])
+            .output()
+            .unwrap()
+    });
+    serve_one_image(&h, &owner, webp()).await;
+    serve_one_image(&h, &owner, webp()).await;
+    let output = cli.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("dragon-1.png") && stdout.contains("dragon-2.png"),
+        "{stdout}"
+    );
+    let png = image::open(out.with_file_name("dragon-2.png")).unwrap();
+    assert_eq!(
+        (png.width(), png.height()),
+        (64, 48),
+        "the worker's image, as PNG"
+    );
+
+    let (api, k) = (h.api.clone(), key.clone());
+    let cli = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_horde"))
+            .args(["text", "a riddle", "--url", &api, "--key", &k])
+            .output()
+            .unwrap()
+    });
+    loop {
+        let (_, pop) = h
+            .post(
+                "/v2/generate/text/pop",
+                Some(&owner),
+                json!({"name": "scribe", "models": ["m-7B"]}),
+            )
+            .await;
+        if let Some(job) = pop["id"].as_str() {
+            h.post(
+                "/v2/generate/text/submit",
+                Some(&owner),
+                json!({"id": job, "generation": "an echo"}),
+            )
+            .await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let output = cli.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "an echo");
+    // A refusal is a clear error and a failing exit code.
+    let api = h.api.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_horde"))
+            .args(["generate", "x", "--url", &api, "--key", "wrong-key"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("InvalidAPIKey"));
+}

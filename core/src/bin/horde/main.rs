@@ -1,7 +1,11 @@
 //! `horde`: the command line of horde-rs.
 //!
 //! - `horde serve` runs a private horde (SQLite in a data directory);
-//! - `horde user add|rotate-key|list` manages accounts in that directory.
+//! - `horde user add|rotate-key|list` manages accounts in that directory;
+//! - `horde generate` and `horde text` request images and text from any
+//!   horde through the runtime, exactly as a game would.
+
+mod generate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +49,55 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Generate images on a horde and save them as PNG.
+    Generate {
+        /// The prompt.
+        prompt: String,
+        /// Where to write the image (`name.png`; with several, `name-1.png`, …).
+        #[arg(short, long, default_value = "horde.png")]
+        output: PathBuf,
+        /// Images to make.
+        #[arg(long, default_value_t = 1)]
+        n: u32,
+        /// Width in pixels (a multiple of 64).
+        #[arg(long, default_value_t = 512)]
+        width: u32,
+        /// Height in pixels (a multiple of 64).
+        #[arg(long, default_value_t = 512)]
+        height: u32,
+        /// Sampling steps.
+        #[arg(long)]
+        steps: Option<u32>,
+        /// Model (repeat for several acceptable models).
+        #[arg(long)]
+        model: Vec<String>,
+        #[command(flatten)]
+        horde: HordeArgs,
+    },
+    /// Generate text on a horde and print it.
+    Text {
+        /// The prompt.
+        prompt: String,
+        /// Tokens to generate.
+        #[arg(long)]
+        max_length: Option<u32>,
+        /// Model (repeat for several acceptable models).
+        #[arg(long)]
+        model: Vec<String>,
+        #[command(flatten)]
+        horde: HordeArgs,
+    },
+}
+
+/// Which horde to talk to, and as whom.
+#[derive(clap::Args)]
+struct HordeArgs {
+    /// The horde's API base URL.
+    #[arg(long, env = "HORDE_URL", default_value = horde_core::api::PUBLIC_HORDE_URL)]
+    url: String,
+    /// Your API key (anonymous by default).
+    #[arg(long, env = "HORDE_API_KEY", default_value = horde_core::api::ANONYMOUS_API_KEY, hide_env_values = true)]
+    key: String,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +270,48 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(serve(config, listen))),
         Command::User { command } => user(config, command),
+        Command::Generate {
+            prompt,
+            output,
+            n,
+            width,
+            height,
+            steps,
+            model,
+            horde,
+        } => {
+            let mut req = horde_core::api::ImageGenerateRequest::new(prompt);
+            req.params = Some(horde_core::api::ImageParams {
+                settings: horde_core::api::ImageSettings {
+                    width: Some(width),
+                    height: Some(height),
+                    ..Default::default()
+                },
+                n: Some(n),
+                steps,
+                ..Default::default()
+            });
+            if !model.is_empty() {
+                req.options.models = Some(model);
+            }
+            generate::images(&horde.url, &horde.key, req, &output)
+        }
+        Command::Text {
+            prompt,
+            max_length,
+            model,
+            horde,
+        } => {
+            let mut req = horde_core::api::TextGenerateRequest::new(prompt);
+            req.params = Some(horde_core::api::TextParams {
+                max_length,
+                ..Default::default()
+            });
+            if !model.is_empty() {
+                req.options.models = Some(model);
+            }
+            generate::text(&horde.url, &horde.key, req)
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
