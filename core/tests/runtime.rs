@@ -309,3 +309,43 @@ async fn the_cli_generates_pngs_and_text() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("InvalidAPIKey"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrogations_arrive_as_events() {
+    use base64::Engine;
+    let h = TestHorde::start().await;
+    let key = h.user("player", 100.0, false).await;
+    let owner = h.user("alch", 0.0, true).await;
+    let rt = runtime(&h.api, &key);
+    let req: horde_core::api::InterrogationRequest = serde_json::from_value(json!({
+        "forms": [{"name": "caption"}],
+        "source_image": base64::engine::general_purpose::STANDARD.encode(webp()),
+    }))
+    .unwrap();
+    let id = rt.submit_interrogation(req);
+    loop {
+        let (_, pop) = h
+            .post(
+                "/v2/interrogate/pop",
+                Some(&owner),
+                json!({"name": "alchemist", "forms": ["caption"]}),
+            )
+            .await;
+        if let Some(form) = pop["forms"].as_array().and_then(|f| f.first()) {
+            h.post(
+                "/v2/interrogate/submit",
+                Some(&owner),
+                json!({"id": form["id"], "result": {"caption": "a gradient"}}),
+            )
+            .await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let events = events_until(&rt, ended(id)).await;
+    assert!(
+        events.iter().any(|e| matches!(e, Event::InterrogationReady { form, result, .. } if form == "caption" && result["caption"] == "a gradient")),
+        "{events:?}"
+    );
+    assert!(matches!(events.last(), Some(Event::Completed { .. })));
+}

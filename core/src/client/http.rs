@@ -389,6 +389,68 @@ impl HordeClient {
     }
 }
 
+impl HordeClient {
+    /// Runs an interrogation to its end; answers the final status or why it failed.
+    pub async fn interrogate(
+        &self,
+        req: &InterrogationRequest,
+        policy: Policy,
+        cancel: Option<CancelSignal>,
+        mut on_note: impl FnMut(&Note),
+    ) -> Result<InterrogationStatus, ErrorBody> {
+        let mut driver = Driver::new(policy, false, cancel);
+        let mut last = None;
+        while let Some(action) = driver.next().await {
+            let reply = match action {
+                Action::Submit => self
+                    .submit_interrogation(req)
+                    .await
+                    .map(|r| Reply::Accepted(r.id.0)),
+                Action::Poll(id) | Action::Fetch(id) => {
+                    self.interrogation_status(&id).await.map(|s| {
+                        let check = progress_of(&s);
+                        last = Some(s);
+                        Reply::Progress(check)
+                    })
+                }
+                Action::Cancel(id) => self.cancel_interrogation(&id).await.map(|s| {
+                    last = Some(s);
+                    Reply::Cancelled
+                }),
+                Action::Sleep(_) | Action::Done => continue,
+            };
+            driver.feed(reply.unwrap_or_else(|e| e.reply()), &mut on_note);
+        }
+        driver.outcome()?;
+        last.ok_or_else(|| client_error("NoResult", "the request ended without a status"))
+    }
+}
+
+/// An interrogation's forms seen as a request's jobs, for the lifecycle.
+fn progress_of(s: &InterrogationStatus) -> RequestStatusCheck {
+    use crate::api::InterrogationState as S;
+    let count = |want: S| {
+        s.forms
+            .iter()
+            .filter(|f| f.state.as_ref() == Some(&want))
+            .count() as u32
+    };
+    let waiting = count(S::Waiting);
+    let processing = count(S::Processing);
+    RequestStatusCheck {
+        finished: count(S::Done),
+        processing,
+        restarted: 0,
+        waiting,
+        done: waiting == 0 && processing == 0,
+        faulted: s.state == S::Faulted,
+        wait_time: 0,
+        queue_position: u32::from(waiting > 0 && processing == 0),
+        kudos: 0.0,
+        is_possible: true,
+    }
+}
+
 /// Runs a [`Lifecycle`] on the tokio clock: sleeps when told, hands out the
 /// actions to perform, and keeps the verdict.
 struct Driver {

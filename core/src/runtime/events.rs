@@ -67,6 +67,15 @@ pub enum Event {
         /// The worker's name.
         worker: String,
     },
+    /// One finished interrogation form.
+    InterrogationReady {
+        /// The request.
+        id: RequestId,
+        /// The form.
+        form: String,
+        /// Its result, keyed by form name (post-processors: a download URL).
+        result: serde_json::Map<String, serde_json::Value>,
+    },
     /// Every result of the request was delivered.
     Completed {
         /// The request.

@@ -56,6 +56,17 @@ pub(crate) fn run(
                         out.clone(),
                     )));
                 }
+                Command::Interrogation(id, req) => {
+                    running.push(tokio::task::spawn_local(interrogation(
+                        id,
+                        *req,
+                        client.clone(),
+                        config.clone(),
+                        cancels.clone(),
+                        slots.clone(),
+                        out.clone(),
+                    )));
+                }
                 Command::Text(id, req) => {
                     running.push(tokio::task::spawn_local(text(
                         id,
@@ -213,6 +224,45 @@ async fn text(
                 model: g.model.clone(),
                 worker: g.worker_name.clone(),
             }));
+        }
+    }
+    cancels.lock().remove(&id);
+    let _ = out.send(Delivery::Event(ending(id, &endings)));
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn interrogation(
+    id: RequestId,
+    req: crate::api::InterrogationRequest,
+    client: HordeClient,
+    config: RuntimeConfig,
+    cancels: Cancels,
+    slots: Arc<tokio::sync::Semaphore>,
+    out: Sender<Delivery>,
+) {
+    let (handle, signal) = cancel_pair();
+    cancels.lock().insert(id, handle);
+    let Ok(_slot) = slots.acquire().await else {
+        return;
+    };
+    let mut endings = Vec::new();
+    let result = client
+        .interrogate(&req, config.policy.clone(), Some(signal), |n| {
+            if let Some(e) = note_event(id, n) {
+                let _ = out.send(Delivery::Event(e));
+            }
+            endings.push(n.clone());
+        })
+        .await;
+    if let Ok(status) = &result {
+        for f in &status.forms {
+            if let Some(result) = &f.result {
+                let _ = out.send(Delivery::Event(Event::InterrogationReady {
+                    id,
+                    form: f.form.as_str().to_owned(),
+                    result: result.clone(),
+                }));
+            }
         }
     }
     cancels.lock().remove(&id);

@@ -67,6 +67,7 @@ pub enum RuntimeError {
 pub(crate) enum Command {
     Image(RequestId, Box<ImageGenerateRequest>),
     Text(RequestId, Box<TextGenerateRequest>),
+    Interrogation(RequestId, Box<crate::api::InterrogationRequest>),
     Cancel(RequestId),
     CancelAll,
 }
@@ -135,6 +136,13 @@ impl Runtime {
     pub fn submit_text(&self, req: TextGenerateRequest) -> RequestId {
         let id = self.id();
         self.send(Command::Text(id, Box::new(req)));
+        id
+    }
+
+    /// Queues an interrogation (caption, nsfw, interrogation, post-processors).
+    pub fn submit_interrogation(&self, req: crate::api::InterrogationRequest) -> RequestId {
+        let id = self.id();
+        self.send(Command::Interrogation(id, Box::new(req)));
         id
     }
 
