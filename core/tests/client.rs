@@ -270,3 +270,58 @@ async fn rate_limits_are_waited_out_and_malformed_answers_are_reported() {
     );
     assert!(err.message.contains("not a list"), "{err}");
 }
+
+#[tokio::test]
+async fn faulted_requests_and_bad_client_agents_fail_clearly() {
+    let h = TestHorde::start().await;
+    let key = h.user("req", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    let c = client(&h.api, &key);
+    let api = h.api.clone();
+    let saboteur = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut faults = 0;
+        while faults < 3 {
+            let pop: serde_json::Value = http
+                .post(format!("{api}/v2/generate/pop"))
+                .header("apikey", &owner)
+                .json(&json!({"name": "broken", "models": ["stable_diffusion"]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = pop["id"].as_str() {
+                http.post(format!("{api}/v2/generate/submit"))
+                    .header("apikey", &owner)
+                    .json(&json!({"id": id, "state": "faulted", "seed": 0}))
+                    .send()
+                    .await
+                    .unwrap();
+                faults += 1;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    });
+    let mut notes = Vec::new();
+    let err = c
+        .generate_image(&ImageGenerateRequest::new("cursed"), fast(), None, |n| {
+            notes.push(n.clone())
+        })
+        .await
+        .unwrap_err();
+    saboteur.await.unwrap();
+    assert_eq!(err.rc, Some(Rc::Unknown("RequestFaulted".into())), "{err}");
+    assert!(matches!(notes.last(), Some(Note::Failed(_))), "{notes:?}");
+
+    for agent in ["", "no-colons", "a::c", "name:1:"] {
+        let mut config = ClientConfig::new(agent);
+        config.base_url = h.api.clone();
+        assert!(
+            HordeClient::new(config).is_err(),
+            "{agent:?} should be refused"
+        );
+    }
+}

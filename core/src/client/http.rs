@@ -94,8 +94,15 @@ pub struct HordeClient {
 }
 
 impl HordeClient {
-    /// A client for `config`.
+    /// A client for `config`. The client agent must be `name:version:contact`.
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let parts: Vec<&str> = config.client_agent.splitn(3, ':').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.trim().is_empty()) {
+            return Err(ClientError::Config(format!(
+                "the client agent must be 'name:version:contact', not {:?}",
+                config.client_agent
+            )));
+        }
         // One process-wide TLS provider; a second install is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()

@@ -376,6 +376,51 @@ mod tests {
         assert!(l.is_finished());
     }
 
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/wire/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).expect("fixture")
+    }
+
+    #[test]
+    fn upstreams_captured_status_bodies_drive_the_lifecycle() {
+        // Image: the captured check bodies, then the captured status body.
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 1);
+        l.on_reply(0.0, Reply::Accepted("301f84f4".into()));
+        l.on_reply(0.0, Reply::Progress(check(&fixture("image_check_queued"))));
+        let status: crate::api::ImageStatus =
+            serde_json::from_str(&fixture("image_status_done")).expect("status");
+        let notes = l.on_reply(2.0, Reply::Progress(status.check));
+        assert!(notes.contains(&Note::Progress {
+            waiting: 0,
+            processing: 0,
+            finished: 2,
+            restarted: 0
+        }));
+        assert_eq!(l.next(2.0), Action::Fetch("301f84f4".into()));
+        // Text: the captured status bodies are the polls.
+        let mut l = Lifecycle::new(Policy::default(), false, 0.0, 1);
+        l.on_reply(0.0, Reply::Accepted("c77e6945".into()));
+        let queued: crate::api::TextStatus =
+            serde_json::from_str(&fixture("text_status_queued")).expect("status");
+        let notes = l.on_reply(0.1, Reply::Progress(queued.check));
+        assert_eq!(
+            notes[0],
+            Note::Queued {
+                position: 1,
+                wait_time: 0
+            }
+        );
+        let done: crate::api::TextStatus =
+            serde_json::from_str(&fixture("text_status_done")).expect("status");
+        assert!(
+            l.on_reply(1.0, Reply::Progress(done.check))
+                .contains(&Note::Completed)
+        );
+    }
+
     #[test]
     fn text_polls_its_status_and_a_done_poll_is_the_result() {
         let mut l = Lifecycle::new(Policy::default(), false, 0.0, 7);
