@@ -349,3 +349,55 @@ async fn interrogations_arrive_as_events() {
     );
     assert!(matches!(events.last(), Some(Event::Completed { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_and_cancel_all_ends_everything() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 100.0, false).await;
+    let mut client = ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    client.base_url = h.api.clone();
+    client.api_key = key;
+    let mut config = RuntimeConfig::new(client);
+    config.max_in_flight = 1;
+    config.policy = Policy {
+        min_poll: 0.02,
+        max_poll: 0.05,
+        ..Policy::default()
+    };
+    let rt = Runtime::start(config).unwrap();
+    let a = rt.submit_image(ImageGenerateRequest::new("first"));
+    let b = rt.submit_image(ImageGenerateRequest::new("second"));
+    events_until(&rt, |e| {
+        e.iter()
+            .any(|e| matches!(e, Event::Queued { id, .. } if *id == a))
+    })
+    .await;
+    // Give the second request every chance to (wrongly) reach the server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, perf) = h.get("/v2/status/performance", None).await;
+    assert_eq!(
+        perf["queued_requests"], 1,
+        "one request in flight at a time"
+    );
+    rt.cancel_all();
+    let events = events_until(&rt, |e| {
+        e.iter()
+            .filter(|e| matches!(e, Event::Cancelled { .. }))
+            .count()
+            == 2
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Cancelled { id } if *id == a))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Cancelled { id } if *id == b))
+    );
+    let (_, perf) = h.get("/v2/status/performance", None).await;
+    assert_eq!(perf["queued_requests"], 0);
+    rt.shutdown();
+}

@@ -489,7 +489,8 @@ impl CancelHandle {
 }
 
 impl CancelSignal {
-    fn is_set(&self) -> bool {
+    /// Whether a cancel was asked.
+    pub fn is_set(&self) -> bool {
         *self.0.borrow()
     }
 

@@ -147,6 +147,12 @@ async fn image(
     let Ok(_slot) = slots.acquire().await else {
         return;
     };
+    if signal.is_set() {
+        // Cancelled while waiting for a slot: the horde never heard of it.
+        cancels.lock().remove(&id);
+        let _ = out.send(Delivery::Event(Event::Cancelled { id }));
+        return;
+    }
     let mut endings = Vec::new();
     let result = client
         .generate_image(&req, config.policy.clone(), Some(signal), |n| {
@@ -205,6 +211,12 @@ async fn text(
     let Ok(_slot) = slots.acquire().await else {
         return;
     };
+    if signal.is_set() {
+        // Cancelled while waiting for a slot: the horde never heard of it.
+        cancels.lock().remove(&id);
+        let _ = out.send(Delivery::Event(Event::Cancelled { id }));
+        return;
+    }
     let mut endings = Vec::new();
     let result = client
         .generate_text(&req, config.policy.clone(), Some(signal), |n| {
@@ -245,6 +257,12 @@ async fn interrogation(
     let Ok(_slot) = slots.acquire().await else {
         return;
     };
+    if signal.is_set() {
+        // Cancelled while waiting for a slot: the horde never heard of it.
+        cancels.lock().remove(&id);
+        let _ = out.send(Delivery::Event(Event::Cancelled { id }));
+        return;
+    }
     let mut endings = Vec::new();
     let result = client
         .interrogate(&req, config.policy.clone(), Some(signal), |n| {
