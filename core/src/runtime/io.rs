@@ -46,37 +46,20 @@ pub(crate) fn run(
                 }
                 Command::CancelAll => cancels.lock().values().for_each(CancelHandle::cancel),
                 Command::Image(id, req) => {
-                    running.push(tokio::task::spawn_local(image(
-                        id,
-                        *req,
-                        client.clone(),
-                        config.clone(),
-                        cancels.clone(),
-                        slots.clone(),
-                        out.clone(),
-                    )));
+                    let t = task(id, &client, &config, &cancels, &out);
+                    running.push(tokio::task::spawn_local(image(t, *req, slots.clone())));
                 }
                 Command::Interrogation(id, req) => {
+                    let t = task(id, &client, &config, &cancels, &out);
                     running.push(tokio::task::spawn_local(interrogation(
-                        id,
+                        t,
                         *req,
-                        client.clone(),
-                        config.clone(),
-                        cancels.clone(),
                         slots.clone(),
-                        out.clone(),
                     )));
                 }
                 Command::Text(id, req) => {
-                    running.push(tokio::task::spawn_local(text(
-                        id,
-                        *req,
-                        client.clone(),
-                        config.clone(),
-                        cancels.clone(),
-                        slots.clone(),
-                        out.clone(),
-                    )));
+                    let t = task(id, &client, &config, &cancels, &out);
+                    running.push(tokio::task::spawn_local(text(t, *req, slots.clone())));
                 }
             }
             running.retain(|t| !t.is_finished());
@@ -132,35 +115,86 @@ fn ending(id: RequestId, notes: &[Note]) -> Event {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn image(
+/// One request's task on the I/O thread: where its events go and how it
+/// is cancelled.
+struct Task {
     id: RequestId,
-    req: crate::api::ImageGenerateRequest,
     client: HordeClient,
-    config: RuntimeConfig,
+    policy: crate::client::lifecycle::Policy,
     cancels: Cancels,
-    slots: Arc<tokio::sync::Semaphore>,
     out: Sender<Delivery>,
+    /// The lifecycle's notes so far; the last one is the ending.
+    notes: Vec<Note>,
+}
+
+impl Task {
+    /// Registers the cancel handle and waits for a slot; `None` (after
+    /// reporting `Cancelled`) when cancelled before the horde heard of it.
+    async fn begin(
+        &self,
+        slots: Arc<tokio::sync::Semaphore>,
+    ) -> Option<(
+        tokio::sync::OwnedSemaphorePermit,
+        crate::client::CancelSignal,
+    )> {
+        let (handle, signal) = cancel_pair();
+        self.cancels.lock().insert(self.id, handle);
+        let permit = slots.acquire_owned().await.ok()?;
+        if signal.is_set() {
+            self.send(Event::Cancelled { id: self.id });
+            self.cancels.lock().remove(&self.id);
+            return None;
+        }
+        Some((permit, signal))
+    }
+
+    fn send(&self, event: Event) {
+        let _ = self.out.send(Delivery::Event(event));
+    }
+
+    /// Reports a lifecycle note as it happens (endings wait for the results).
+    fn note(&mut self, n: &Note) {
+        if let Some(e) = note_event(self.id, n) {
+            self.send(e);
+        }
+        self.notes.push(n.clone());
+    }
+
+    /// Reports the ending, after every result.
+    fn end(self) {
+        self.cancels.lock().remove(&self.id);
+        self.send(ending(self.id, &self.notes));
+    }
+}
+
+fn task(
+    id: RequestId,
+    client: &HordeClient,
+    config: &RuntimeConfig,
+    cancels: &Cancels,
+    out: &Sender<Delivery>,
+) -> Task {
+    Task {
+        id,
+        client: client.clone(),
+        policy: config.policy.clone(),
+        cancels: cancels.clone(),
+        out: out.clone(),
+        notes: Vec::new(),
+    }
+}
+
+async fn image(
+    mut t: Task,
+    req: crate::api::ImageGenerateRequest,
+    slots: Arc<tokio::sync::Semaphore>,
 ) {
-    let (handle, signal) = cancel_pair();
-    cancels.lock().insert(id, handle);
-    let Ok(_slot) = slots.acquire().await else {
+    let Some((_slot, signal)) = t.begin(slots).await else {
         return;
     };
-    if signal.is_set() {
-        // Cancelled while waiting for a slot: the horde never heard of it.
-        cancels.lock().remove(&id);
-        let _ = out.send(Delivery::Event(Event::Cancelled { id }));
-        return;
-    }
-    let mut endings = Vec::new();
+    let client = t.client.clone();
     let result = client
-        .generate_image(&req, config.policy.clone(), Some(signal), |n| {
-            if let Some(e) = note_event(id, n) {
-                let _ = out.send(Delivery::Event(e));
-            }
-            endings.push(n.clone());
-        })
+        .generate_image(&req, t.policy.clone(), Some(signal), |n| t.note(n))
         .await;
     if let Ok(status) = &result {
         for (index, g) in status.generations.iter().enumerate() {
@@ -173,8 +207,8 @@ async fn image(
             };
             match bytes {
                 Ok(bytes) => {
-                    let _ = out.send(Delivery::Image {
-                        id,
+                    let _ = t.out.send(Delivery::Image {
+                        id: t.id,
                         index,
                         bytes,
                         seed: g.seed.clone(),
@@ -185,104 +219,64 @@ async fn image(
                 }
                 Err(why) => {
                     let error = crate::client::lifecycle::client_error("DownloadFailed", why);
-                    let _ = out.send(Delivery::Event(Event::Failed { id, error }));
-                    cancels.lock().remove(&id);
-                    return;
+                    t.notes.push(Note::Failed(error));
+                    break;
                 }
             }
         }
     }
-    cancels.lock().remove(&id);
-    let _ = out.send(Delivery::Event(ending(id, &endings)));
+    t.end();
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn text(
-    id: RequestId,
+    mut t: Task,
     req: crate::api::TextGenerateRequest,
-    client: HordeClient,
-    config: RuntimeConfig,
-    cancels: Cancels,
     slots: Arc<tokio::sync::Semaphore>,
-    out: Sender<Delivery>,
 ) {
-    let (handle, signal) = cancel_pair();
-    cancels.lock().insert(id, handle);
-    let Ok(_slot) = slots.acquire().await else {
+    let Some((_slot, signal)) = t.begin(slots).await else {
         return;
     };
-    if signal.is_set() {
-        // Cancelled while waiting for a slot: the horde never heard of it.
-        cancels.lock().remove(&id);
-        let _ = out.send(Delivery::Event(Event::Cancelled { id }));
-        return;
-    }
-    let mut endings = Vec::new();
+    let client = t.client.clone();
     let result = client
-        .generate_text(&req, config.policy.clone(), Some(signal), |n| {
-            if let Some(e) = note_event(id, n) {
-                let _ = out.send(Delivery::Event(e));
-            }
-            endings.push(n.clone());
-        })
+        .generate_text(&req, t.policy.clone(), Some(signal), |n| t.note(n))
         .await;
     if let Ok(status) = &result {
         for (index, g) in status.generations.iter().enumerate() {
-            let _ = out.send(Delivery::Event(Event::TextReady {
-                id,
+            t.send(Event::TextReady {
+                id: t.id,
                 index,
                 text: g.text.clone(),
                 seed: g.seed,
                 model: g.model.clone(),
                 worker: g.worker_name.clone(),
-            }));
+            });
         }
     }
-    cancels.lock().remove(&id);
-    let _ = out.send(Delivery::Event(ending(id, &endings)));
+    t.end();
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn interrogation(
-    id: RequestId,
+    mut t: Task,
     req: crate::api::InterrogationRequest,
-    client: HordeClient,
-    config: RuntimeConfig,
-    cancels: Cancels,
     slots: Arc<tokio::sync::Semaphore>,
-    out: Sender<Delivery>,
 ) {
-    let (handle, signal) = cancel_pair();
-    cancels.lock().insert(id, handle);
-    let Ok(_slot) = slots.acquire().await else {
+    let Some((_slot, signal)) = t.begin(slots).await else {
         return;
     };
-    if signal.is_set() {
-        // Cancelled while waiting for a slot: the horde never heard of it.
-        cancels.lock().remove(&id);
-        let _ = out.send(Delivery::Event(Event::Cancelled { id }));
-        return;
-    }
-    let mut endings = Vec::new();
+    let client = t.client.clone();
     let result = client
-        .interrogate(&req, config.policy.clone(), Some(signal), |n| {
-            if let Some(e) = note_event(id, n) {
-                let _ = out.send(Delivery::Event(e));
-            }
-            endings.push(n.clone());
-        })
+        .interrogate(&req, t.policy.clone(), Some(signal), |n| t.note(n))
         .await;
     if let Ok(status) = &result {
         for f in &status.forms {
             if let Some(result) = &f.result {
-                let _ = out.send(Delivery::Event(Event::InterrogationReady {
-                    id,
+                t.send(Event::InterrogationReady {
+                    id: t.id,
                     form: f.form.as_str().to_owned(),
                     result: result.clone(),
-                }));
+                });
             }
         }
     }
-    cancels.lock().remove(&id);
-    let _ = out.send(Delivery::Event(ending(id, &endings)));
+    t.end();
 }
