@@ -432,6 +432,10 @@ impl Horde {
         w.priority_users = priority_users;
         w.last_seen = now;
         w.ipaddr = ip.map(str::to_owned);
+        if changed {
+            // Who can serve what may have changed.
+            self.possible.clear();
+        }
         if changed || persist_due {
             self.persisted_at.insert(id.clone(), now);
             self.mark(Table::Workers, id.clone());
@@ -545,6 +549,7 @@ impl Horde {
         for j in &jobs {
             self.job_index.insert(j.id.clone(), request_id.to_owned());
         }
+        self.possible.remove(request_id);
         self.reindex(request_id);
         self.mark(Table::Requests, request_id.to_owned());
         jobs

@@ -473,11 +473,13 @@ impl Horde {
     /// it is in flight (memoised for a minute).
     pub(super) fn is_possible(&mut self, id: &str) -> bool {
         let now = self.now();
+        // Verdicts are reused for a minute; they are forgotten sooner when
+        // the request is popped or faulted, when a worker joins or changes,
+        // and at every sweep (workers going offline).
         if let Some((v, at)) = self.possible.get(id)
             && now - at < POSSIBLE_MEMO_SECS
-            && *v
         {
-            return true;
+            return *v;
         }
         let Some(r) = self.requests.get(id) else {
             return false;
@@ -490,6 +492,24 @@ impl Horde {
                 .any(|w| self.skip_reason(w, r).is_none());
         self.possible.insert(id.to_owned(), (verdict, now));
         verdict
+    }
+
+    /// Work per second of the online workers of a kind, recomputed at most
+    /// once a second (every `/check` needs it).
+    fn horde_speed(&mut self, kind: &WorkerType, now: f64) -> f64 {
+        if let Some((at, speed)) = self.speed_cache.get(kind)
+            && now - at < 1.0
+        {
+            return *speed;
+        }
+        let speed = self
+            .workers
+            .values()
+            .filter(|w| &w.kind == kind && w.is_online(now))
+            .filter_map(|w| w.speed().map(|s| s * f64::from(w.threads)))
+            .sum();
+        self.speed_cache.insert(kind.clone(), (now, speed));
+        speed
     }
 
     fn progress(&mut self, id: &str) -> RequestStatusCheck {
@@ -519,12 +539,7 @@ impl Horde {
             _ => &mut self.text_queue,
         };
         let (position, ahead) = queue.position(id, now).unwrap_or((0, 0.0));
-        let speed: f64 = self
-            .workers
-            .values()
-            .filter(|w| w.kind == kind && w.is_online(now))
-            .filter_map(|w| w.speed().map(|s| s * f64::from(w.threads)))
-            .sum();
+        let speed = self.horde_speed(&kind, now);
         let speed = if speed > 0.0 {
             speed
         } else if kind == WorkerType::Image {

@@ -122,6 +122,7 @@ pub struct Horde {
     persisted_at: HashMap<String, f64>,
     last_sweep: f64,
     holds: HashMap<String, u64>,
+    speed_cache: HashMap<crate::api::WorkerType, (f64, f64)>,
 }
 
 /// A record that could not be read back from storage.
@@ -167,6 +168,7 @@ impl Horde {
             persisted_at: HashMap::new(),
             last_sweep: 0.0,
             holds: HashMap::new(),
+            speed_cache: HashMap::new(),
         };
         for row in rows {
             let corrupt = |e: serde_json::Error| CorruptRecord {

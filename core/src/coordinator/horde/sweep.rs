@@ -88,6 +88,8 @@ impl Horde {
         self.holds
             .retain(|id, _| requests.get(id).is_some_and(|r| !r.is_done()));
         report.uptime_rewards = self.reward_uptime(now);
+        // Workers may have gone offline: forget the "can anyone serve it" verdicts.
+        self.possible.clear();
         self.last_sweep = now;
         report
     }
