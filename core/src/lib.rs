@@ -8,6 +8,7 @@
 //!   the async SDK and the runtime the engines share).
 //! - `runtime` (feature `runtime`) — the engine-neutral handle the Bevy,
 //!   Godot and C surfaces wrap.
+//! - `worker` (feature `worker`) — backends that turn popped jobs into results.
 //! - `coordinator` (feature `coordinator`) — the self-hostable horde.
 //!
 //! The client, worker, runtime and coordinator layers are added on top of these
@@ -21,3 +22,5 @@ pub mod coordinator;
 pub mod kudos;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "worker")]
+pub mod worker;
