@@ -171,6 +171,14 @@ impl HordeClient {
         }
     }
 
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(reqwest::Method::GET, path, None::<&()>).await
+    }
+
+    async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(reqwest::Method::DELETE, path, None::<&()>).await
+    }
+
     /// Queues an image request.
     pub async fn submit_image(
         &self,
@@ -193,32 +201,20 @@ impl HordeClient {
 
     /// An image request's progress.
     pub async fn check(&self, id: &str) -> Result<RequestStatusCheck, ClientError> {
-        self.call(
-            reqwest::Method::GET,
-            &paths::fill(paths::GENERATE_CHECK, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.get(&paths::fill(paths::GENERATE_CHECK, "id", id))
+            .await
     }
 
     /// An image request's status with finished images.
     pub async fn image_status(&self, id: &str) -> Result<ImageStatus, ClientError> {
-        self.call(
-            reqwest::Method::GET,
-            &paths::fill(paths::GENERATE_STATUS, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.get(&paths::fill(paths::GENERATE_STATUS, "id", id))
+            .await
     }
 
     /// Cancels an image request; answers its status (finished images stay).
     pub async fn cancel_image(&self, id: &str) -> Result<ImageStatus, ClientError> {
-        self.call(
-            reqwest::Method::DELETE,
-            &paths::fill(paths::GENERATE_STATUS, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.delete(&paths::fill(paths::GENERATE_STATUS, "id", id))
+            .await
     }
 
     /// Queues a text request.
@@ -232,22 +228,13 @@ impl HordeClient {
 
     /// A text request's status with finished texts.
     pub async fn text_status(&self, id: &str) -> Result<TextStatus, ClientError> {
-        self.call(
-            reqwest::Method::GET,
-            &paths::fill(paths::TEXT_STATUS, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.get(&paths::fill(paths::TEXT_STATUS, "id", id)).await
     }
 
     /// Cancels a text request; answers its status.
     pub async fn cancel_text(&self, id: &str) -> Result<TextStatus, ClientError> {
-        self.call(
-            reqwest::Method::DELETE,
-            &paths::fill(paths::TEXT_STATUS, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.delete(&paths::fill(paths::TEXT_STATUS, "id", id))
+            .await
     }
 
     /// Queues an interrogation.
@@ -261,28 +248,19 @@ impl HordeClient {
 
     /// An interrogation's status with finished forms.
     pub async fn interrogation_status(&self, id: &str) -> Result<InterrogationStatus, ClientError> {
-        self.call(
-            reqwest::Method::GET,
-            &paths::fill(paths::INTERROGATE_STATUS, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.get(&paths::fill(paths::INTERROGATE_STATUS, "id", id))
+            .await
     }
 
     /// Cancels an interrogation.
     pub async fn cancel_interrogation(&self, id: &str) -> Result<InterrogationStatus, ClientError> {
-        self.call(
-            reqwest::Method::DELETE,
-            &paths::fill(paths::INTERROGATE_STATUS, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.delete(&paths::fill(paths::INTERROGATE_STATUS, "id", id))
+            .await
     }
 
     /// The user owning the API key.
     pub async fn find_user(&self) -> Result<UserDetails, ClientError> {
-        self.call(reqwest::Method::GET, paths::FIND_USER, None::<&()>)
-            .await
+        self.get(paths::FIND_USER).await
     }
 
     /// Models served now (`"image"` or `"text"`).
@@ -292,17 +270,12 @@ impl HordeClient {
             paths::STATUS_MODELS,
             paths::fill("{k}", "k", kind)
         );
-        self.call(reqwest::Method::GET, &path, None::<&()>).await
+        self.get(&path).await
     }
 
     /// A shared key's remaining budget and use.
     pub async fn shared_key(&self, id: &str) -> Result<SharedKeyDetails, ClientError> {
-        self.call(
-            reqwest::Method::GET,
-            &paths::fill(paths::SHARED_KEY, "id", id),
-            None::<&()>,
-        )
-        .await
+        self.get(&paths::fill(paths::SHARED_KEY, "id", id)).await
     }
 
     /// Downloads a result (an `img` URL).
