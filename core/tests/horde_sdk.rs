@@ -4,58 +4,24 @@
 //! (`tests/sdk/horde_sdk_round_trips.py`).
 //!
 //! The SDK is installed from PyPI into a virtual environment under Cargo's
-//! target directory on first run (`python3 -m venv`, `pip install`), so the
+//! target directory on first run (`tests/python/horde-sdk.txt`), so the
 //! README's test command needs nothing installed by hand but Python 3.11.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::TestHorde;
 
-const SDK: &str = "horde-sdk==0.18.0";
-
-/// The venv's python, creating the venv and installing the SDK when needed.
-fn sdk_python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("horde-sdk-venv");
-    let python = venv.join("bin").join("python");
-    let marker = venv.join(".installed-horde-sdk-0.18.0");
-    if marker.exists() {
-        return python;
-    }
-    let status = Command::new("python3")
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv)
-        .status()
-        .expect("python3 is needed for the horde-sdk test (CPython 3.11 with venv)");
-    assert!(status.success(), "python3 -m venv failed");
-    let out = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            SDK,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pip install {SDK} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(&marker, SDK).unwrap();
-    python
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdk_works_unchanged() {
-    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let python =
+        tokio::task::spawn_blocking(|| common::python::venv("horde-sdk").join("bin/python"))
+            .await
+            .unwrap();
     let h = TestHorde::start().await;
     let requester = h.user("requester", 1000.0, true).await;
     let worker = h.user("worker", 0.0, true).await;

@@ -118,7 +118,12 @@ impl HordeClient {
         &self.config
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// The HTTP client underneath, for calls outside the API (uploads, downloads).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -171,7 +176,7 @@ impl HordeClient {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(reqwest::Method::GET, path, None::<&()>).await
     }
 
@@ -467,7 +472,8 @@ impl CancelSignal {
         *self.0.borrow()
     }
 
-    async fn wait(&mut self) {
+    /// Resolves once a cancel is asked (never, if the handle is dropped unused).
+    pub async fn cancelled(&mut self) {
         while !self.is_set() {
             if self.0.changed().await.is_err() {
                 std::future::pending::<()>().await;
@@ -511,7 +517,7 @@ impl Driver {
                         Some(signal) if !signal.is_set() => {
                             tokio::select! {
                                 () = nap => {}
-                                () = signal.wait() => {}
+                                () = signal.cancelled() => {}
                             }
                         }
                         _ => nap.await,

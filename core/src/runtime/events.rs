@@ -93,6 +93,21 @@ pub enum Event {
         /// The request.
         id: RequestId,
     },
+    /// One of the runtime's workers did something.
+    Worker {
+        /// The worker's name.
+        name: String,
+        /// What it did.
+        event: crate::worker::WorkerEvent,
+    },
+    /// A job for the game to do (a worker started with
+    /// [`super::WorkerBackend::Game`]); answer with [`super::Runtime::answer_job`].
+    WorkerJob {
+        /// The ticket to answer with.
+        ticket: super::JobTicket,
+        /// The job.
+        job: Box<crate::worker::Job>,
+    },
 }
 
 /// What the I/O thread hands the decode thread.

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::events::{Delivery, Event};
+use super::workers::Workers;
 use super::{Command, RequestId, RuntimeConfig};
 use crate::client::lifecycle::Note;
 use crate::client::{CancelHandle, HordeClient, cancel_pair};
@@ -37,8 +38,10 @@ pub(crate) fn run(
     let tasks = tokio::task::LocalSet::new();
     tasks.block_on(&rt, async {
         let mut running = Vec::new();
+        let mut workers = Workers::new(client.clone(), out.clone());
         while let Some(command) = commands.recv().await {
             match command {
+                Command::Worker(c) => workers.command(c),
                 Command::Cancel(id) => {
                     if let Some(c) = cancels.lock().get(&id) {
                         c.cancel();
@@ -66,6 +69,7 @@ pub(crate) fn run(
         }
         // The handle is gone: cancel what is outstanding, within the grace.
         cancels.lock().values().for_each(CancelHandle::cancel);
+        running.extend(workers.shut_down());
         let all = futures_all(running);
         let _ = tokio::time::timeout(config.shutdown_grace, all).await;
     });

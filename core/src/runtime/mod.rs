@@ -11,6 +11,7 @@
 
 mod events;
 mod io;
+mod workers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,9 @@ use std::thread::JoinHandle;
 
 pub use events::Event;
 pub use events::decode as decode_image;
+pub use workers::{JobTicket, WorkerBackend};
+
+use workers::WorkerCommand;
 
 use crate::api::{ImageGenerateRequest, TextGenerateRequest};
 use crate::client::ClientConfig;
@@ -70,6 +74,7 @@ pub(crate) enum Command {
     Interrogation(RequestId, Box<crate::api::InterrogationRequest>),
     Cancel(RequestId),
     CancelAll,
+    Worker(WorkerCommand),
 }
 
 /// A callback run on the runtime's thread whenever an event is ready.
@@ -155,6 +160,51 @@ impl Runtime {
     /// Cancels every request.
     pub fn cancel_all(&self) {
         self.send(Command::CancelAll);
+    }
+
+    /// Starts a worker contributing this machine to the horde under
+    /// `config.name`, with the runtime's API key. It pops only while idle
+    /// (see [`Runtime::set_idle`]); `idle` is the state it starts in. Its
+    /// doings arrive as [`Event::Worker`]; a [`WorkerBackend::Game`] worker's
+    /// jobs arrive as [`Event::WorkerJob`].
+    pub fn start_worker(
+        &self,
+        config: crate::worker::WorkerConfig,
+        backend: WorkerBackend,
+        idle: bool,
+    ) {
+        self.send(Command::Worker(WorkerCommand::Start {
+            config: Box::new(config),
+            backend,
+            idle,
+        }));
+    }
+
+    /// Whether the player is away: idle → workers pop for work; not idle →
+    /// no new pops, current jobs finish.
+    pub fn set_idle(&self, idle: bool) {
+        self.send(Command::Worker(WorkerCommand::Idle(idle)));
+    }
+
+    /// The game needs its GPU now: workers stop popping and hand their
+    /// current jobs back to the horde as faulted at once.
+    pub fn take_gpu_back(&self) {
+        self.send(Command::Worker(WorkerCommand::TakeGpuBack));
+    }
+
+    /// Workers finish and submit what they popped, enter maintenance, and stop.
+    pub fn stop_workers(&self) {
+        self.send(Command::Worker(WorkerCommand::Stop));
+    }
+
+    /// Answers a [`Event::WorkerJob`]: the result, or why there is none
+    /// (the job is then submitted as faulted). Stale tickets are ignored.
+    pub fn answer_job(
+        &self,
+        ticket: JobTicket,
+        result: Result<crate::worker::Output, crate::worker::BackendError>,
+    ) {
+        self.send(Command::Worker(WorkerCommand::Answer(ticket, result)));
     }
 
     /// The next event, if one is ready. Never blocks.

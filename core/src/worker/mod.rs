@@ -1,8 +1,26 @@
-//! The worker side of the horde (feature `worker`): backends that turn a
-//! popped job into results. The pop → generate → upload → submit loop, idle
-//! gating and the HTTP bridges build on these (see the worker issue).
+//! The worker side of the horde (feature `worker`): contribute a GPU while
+//! the player is idle.
 //!
-//! - [`backends`] — the [`backends::ImageBackend`] trait and the built-in
-//!   deterministic image backend.
+//! - [`job`] — jobs read from pop answers, and what backends hand back;
+//! - [`backends`] — the [`Backend`] trait and the backends shipped with it;
+//! - [`config`] — [`WorkerConfig`]: what every pop says, and the pacing;
+//! - [`run`] — the [`Worker`] loop: pop → generate → upload → submit;
+//! - [`events`] — [`WorkerEvent`]s out, [`WorkerHandle`] controls in;
+//! - [`calls`] — the worker's endpoints on [`crate::client::HordeClient`];
+//! - [`speed`] — the measured speed that keeps pops within their ttl.
 
 pub mod backends;
+pub mod calls;
+pub mod config;
+pub mod events;
+pub mod job;
+pub mod run;
+pub mod speed;
+
+pub use backends::{Backend, BackendError, Offer};
+pub use config::{Pacing, WorkerConfig, bridge_agent};
+pub use events::{WorkerControl, WorkerEvent, WorkerHandle, WorkerStats, control_pair};
+pub use job::{
+    FormJob, FormResult, ImageJob, ImageResult, Job, Output, TextJob, TextResult, WorkKind,
+};
+pub use run::{Worker, WorkerError};

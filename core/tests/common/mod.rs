@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod python;
+pub mod workers;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -1,85 +1,106 @@
-//! Backends: what actually makes an image for a popped job. A backend is a
-//! trait object so a game can supply its own; the built-in
-//! [`procedural::ProceduralImages`] draws deterministic pictures from the
-//! prompt and seed, for demos and tests (it runs no model).
+//! Backends: what turns a popped [`Job`] into an [`Output`]. A backend is a
+//! trait object, so a game can supply its own; the ones shipped here are
+//!
+//! - [`procedural::ProceduralImages`] — deterministic pictures from prompt and
+//!   seed, for demos and tests (it runs no model);
+//! - [`kobold::KoboldCpp`], [`llamacpp::LlamaCppServer`], [`openai::OpenAiCompletions`]
+//!   — text bridges to local HTTP servers;
+//! - [`a1111::Automatic1111`], [`comfyui::ComfyUi`] — image bridges;
+//! - [`image_facts::ImageFacts`] — captions from image statistics (no model);
+//! - [`channel::ChannelBackend`] — jobs handed to the game as events (the runtime uses it);
+//! - `candle::CandleText` (feature `candle`) — in-process GGUF text models.
 
+pub mod a1111;
+#[cfg(feature = "candle")]
+pub mod candle;
+pub mod channel;
+pub mod comfyui;
+mod http;
+pub mod image_facts;
+pub mod kobold;
+pub mod llamacpp;
+pub mod openai;
 pub mod procedural;
+pub mod samplers;
 
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::api::ImagePopResponse;
-
-/// One image job as a backend sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImageJob {
-    /// The positive prompt.
-    pub prompt: String,
-    /// The negative prompt (after `###`), if any.
-    pub negative: Option<String>,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Sampling steps.
-    pub steps: u32,
-    /// The seed of the first image; image `i` uses `seed + i`.
-    pub seed: i64,
-    /// Images to make.
-    pub count: u32,
-    /// The model asked for.
-    pub model: String,
-}
-
-impl ImageJob {
-    /// The job a pop answer describes, or `None` when the pop found no work.
-    pub fn from_pop(pop: &ImagePopResponse) -> Option<Self> {
-        pop.id.as_ref()?;
-        let p = &pop.payload;
-        let prompt = p.prompt.clone().unwrap_or_default();
-        let (prompt, negative) = match prompt.split_once("###") {
-            Some((pos, neg)) => (pos.trim().to_owned(), Some(neg.trim().to_owned())),
-            None => (prompt, None),
-        };
-        Some(Self {
-            prompt,
-            negative,
-            width: p.settings.width.unwrap_or(512),
-            height: p.settings.height.unwrap_or(512),
-            steps: p.ddim_steps.unwrap_or(30),
-            seed: p.seed_number().unwrap_or(0),
-            count: pop.ids.len().max(1) as u32,
-            model: pop.model.clone().unwrap_or_default(),
-        })
-    }
-}
-
-/// One finished image.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImageResult {
-    /// The image as WebP.
-    pub webp: Vec<u8>,
-    /// The seed it was made with.
-    pub seed: i64,
-}
+use super::job::{Job, Output, WorkKind};
+use crate::client::CancelSignal;
 
 /// Why a backend could not finish a job (the job is then submitted as faulted).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct BackendError(pub String);
 
+impl BackendError {
+    /// An error with this message.
+    pub fn new(why: impl Into<String>) -> Self {
+        Self(why.into())
+    }
+
+    /// The job was cancelled (the game took its GPU back).
+    pub fn cancelled() -> Self {
+        Self("cancelled".into())
+    }
+
+    /// A job of a kind this backend does not do.
+    pub fn wrong_kind(backend: &str, job: &Job) -> Self {
+        Self(format!(
+            "the {backend} backend does not do {} jobs",
+            job.kind().as_str()
+        ))
+    }
+}
+
 /// A boxed future, so backends can be trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Makes images for image jobs.
-pub trait ImageBackend: Send + Sync {
-    /// A short name for logs and `bridge_agent`.
+/// What a backend offers, learned once when the worker starts (bridges ask
+/// their server).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Offer {
+    /// Models served (image and text); the worker pops for these.
+    pub models: Vec<String>,
+    /// Alchemy forms served.
+    pub forms: Vec<crate::api::FormName>,
+    /// Longest context the model reads (text), when the server says.
+    pub max_context_length: Option<u32>,
+}
+
+/// Turns jobs into results.
+///
+/// `run` must give up promptly once `cancel` is set (answering
+/// [`BackendError::cancelled`]); bridges also ask their server to stop.
+pub trait Backend: Send + Sync {
+    /// A short name for logs.
     fn name(&self) -> &str;
-    /// Models this backend serves (what the worker offers in its pops).
-    fn models(&self) -> Vec<String>;
-    /// Makes the job's images, one per seed.
-    fn generate<'a>(
+    /// The kind of jobs this backend does.
+    fn kind(&self) -> WorkKind;
+    /// Connects (bridges check their server is up) and says what it offers.
+    fn offer(&self) -> BoxFuture<'_, Result<Offer, BackendError>>;
+    /// The backend's own idea of its speed before any job ran, in the
+    /// worker's units (pixel-steps per second for images, tokens per second
+    /// for text); the worker replaces it with what it measures.
+    fn speed_hint(&self) -> Option<f64> {
+        None
+    }
+    /// Runs one job.
+    fn run<'a>(
         &'a self,
-        job: &'a ImageJob,
-    ) -> BoxFuture<'a, Result<Vec<ImageResult>, BackendError>>;
+        job: &'a Job,
+        cancel: CancelSignal,
+    ) -> BoxFuture<'a, Result<Output, BackendError>>;
+}
+
+/// Runs `work` unless `cancel` is set first.
+pub(crate) async fn cancellable<T>(
+    mut cancel: CancelSignal,
+    work: impl Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    tokio::select! {
+        r = work => r,
+        () = cancel.cancelled() => Err(BackendError::cancelled()),
+    }
 }

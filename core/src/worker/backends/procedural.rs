@@ -3,7 +3,9 @@
 //! lossless WebP. It runs no model; it exists for demos and tests, and says
 //! so in its name.
 
-use super::{BackendError, BoxFuture, ImageBackend, ImageJob, ImageResult};
+use super::{Backend, BackendError, BoxFuture, Offer};
+use crate::client::CancelSignal;
+use crate::worker::job::{ImageJob, ImageResult, Job, Output, WorkKind};
 
 /// The model name this backend serves.
 pub const PROCEDURAL_MODEL: &str = "horde-rs/procedural";
@@ -72,33 +74,58 @@ pub fn to_webp(img: &image::RgbaImage) -> Result<Vec<u8>, BackendError> {
     Ok(out)
 }
 
-impl ImageBackend for ProceduralImages {
+impl ProceduralImages {
+    /// Draws every image of `job`, one per seed.
+    pub fn images(job: &ImageJob) -> Result<Vec<ImageResult>, BackendError> {
+        if job.width == 0 || job.height == 0 || job.width > 4096 || job.height > 4096 {
+            return Err(BackendError(format!(
+                "cannot draw {}x{}",
+                job.width, job.height
+            )));
+        }
+        (0..i64::from(job.count.max(1)))
+            .map(|i| {
+                let seed = job.seed + i;
+                to_webp(&draw(&job.prompt, seed, job.width, job.height))
+                    .map(|webp| ImageResult::new(webp, seed))
+            })
+            .collect()
+    }
+}
+
+impl Backend for ProceduralImages {
     fn name(&self) -> &str {
         "procedural (built-in, no model)"
     }
 
-    fn models(&self) -> Vec<String> {
-        vec![PROCEDURAL_MODEL.to_owned()]
+    fn kind(&self) -> WorkKind {
+        WorkKind::Image
     }
 
-    fn generate<'a>(
+    fn offer(&self) -> BoxFuture<'_, Result<Offer, BackendError>> {
+        Box::pin(async {
+            Ok(Offer {
+                models: vec![PROCEDURAL_MODEL.to_owned()],
+                ..Offer::default()
+            })
+        })
+    }
+
+    fn speed_hint(&self) -> Option<f64> {
+        // Drawing is far quicker than any model: a 512² picture in ~10 ms.
+        Some(1e9)
+    }
+
+    fn run<'a>(
         &'a self,
-        job: &'a ImageJob,
-    ) -> BoxFuture<'a, Result<Vec<ImageResult>, BackendError>> {
+        job: &'a Job,
+        _cancel: CancelSignal,
+    ) -> BoxFuture<'a, Result<Output, BackendError>> {
         Box::pin(async move {
-            if job.width == 0 || job.height == 0 || job.width > 4096 || job.height > 4096 {
-                return Err(BackendError(format!(
-                    "cannot draw {}x{}",
-                    job.width, job.height
-                )));
+            match job {
+                Job::Image(j) => Self::images(j).map(Output::Images),
+                other => Err(BackendError::wrong_kind(self.name(), other)),
             }
-            (0..i64::from(job.count.max(1)))
-                .map(|i| {
-                    let seed = job.seed + i;
-                    to_webp(&draw(&job.prompt, seed, job.width, job.height))
-                        .map(|webp| ImageResult { webp, seed })
-                })
-                .collect()
         })
     }
 }
@@ -106,7 +133,6 @@ impl ImageBackend for ProceduralImages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::ImagePopResponse;
 
     fn job(prompt: &str, seed: i64) -> ImageJob {
         ImageJob {
@@ -118,6 +144,8 @@ mod tests {
             seed,
             count: 2,
             model: PROCEDURAL_MODEL.into(),
+            settings: Default::default(),
+            source: None,
         }
     }
 
@@ -142,7 +170,7 @@ mod tests {
             draw("a red apple", 1, 32, 32),
             draw("a green pear", 1, 32, 32)
         );
-        let out = block_on(ProceduralImages.generate(&job("a red apple", 10))).expect("images");
+        let out = ProceduralImages::images(&job("a red apple", 10)).expect("images");
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].seed, out[1].seed), (10, 11));
         let decoded = image::load_from_memory(&out[0].webp)
@@ -153,32 +181,9 @@ mod tests {
             width: 0,
             ..job("x", 1)
         };
-        assert!(block_on(ProceduralImages.generate(&bad)).is_err());
-    }
-
-    #[test]
-    fn jobs_are_read_from_pop_answers() {
-        let pop: ImagePopResponse = serde_json::from_str(include_str!(
-            "../../../tests/fixtures/wire/image_pop_response.json"
-        ))
-        .expect("pop");
-        let job = ImageJob::from_pop(&pop).expect("a job");
-        assert_eq!(
-            (job.width, job.height, job.steps, job.seed, job.count),
-            (512, 512, 20, 181_876_399, 1)
-        );
-        assert_eq!(job.prompt, "a red apple on a wooden table");
-        let empty: ImagePopResponse = serde_json::from_str(include_str!(
-            "../../../tests/fixtures/wire/image_pop_empty.json"
-        ))
-        .expect("pop");
-        assert!(ImageJob::from_pop(&empty).is_none());
-        let mut neg = pop.clone();
-        neg.payload.prompt = Some("castle ### fog, blur".into());
-        let job = ImageJob::from_pop(&neg).expect("a job");
-        assert_eq!(
-            (job.prompt.as_str(), job.negative.as_deref()),
-            ("castle", Some("fog, blur"))
-        );
+        assert!(ProceduralImages::images(&bad).is_err());
+        let (_handle, cancel) = crate::client::cancel_pair();
+        let out = block_on(ProceduralImages.run(&Job::Image(job("x", 3)), cancel)).expect("runs");
+        assert!(matches!(out, Output::Images(v) if v.len() == 2));
     }
 }

@@ -1,0 +1,165 @@
+//! The runtime's workers: each runs as a task on the I/O thread, reports
+//! [`WorkerEvent`]s as [`Event::Worker`], and — for a game-answered backend
+//! — hands its jobs out as [`Event::WorkerJob`] and waits for
+//! [`super::Runtime::answer_job`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use super::events::{Delivery, Event};
+use crate::client::HordeClient;
+use crate::worker::backends::channel::{ChannelBackend, GameJob};
+use crate::worker::{
+    Backend, BackendError, Offer, Output, WorkKind, Worker, WorkerConfig, WorkerHandle,
+    control_pair,
+};
+
+/// The runtime's ticket for a job the game answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobTicket(pub u64);
+
+/// Which backend a runtime worker uses.
+#[derive(Clone)]
+pub enum WorkerBackend {
+    /// A backend in this process (the built-in procedural images, a bridge,
+    /// candle, or the game's own trait object).
+    Backend(Arc<dyn Backend>),
+    /// Jobs are handed to the game as [`Event::WorkerJob`]; it answers with
+    /// [`super::Runtime::answer_job`].
+    Game {
+        /// The kind of jobs the game does.
+        kind: WorkKind,
+        /// The models (or forms) it serves.
+        offer: Offer,
+    },
+}
+
+impl std::fmt::Debug for WorkerBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Backend(b) => write!(f, "Backend({})", b.name()),
+            Self::Game { kind, offer } => write!(f, "Game({kind:?}, {offer:?})"),
+        }
+    }
+}
+
+/// What the runtime's worker commands carry.
+pub(crate) enum WorkerCommand {
+    Start {
+        config: Box<WorkerConfig>,
+        backend: WorkerBackend,
+        idle: bool,
+    },
+    Idle(bool),
+    TakeGpuBack,
+    Stop,
+    Answer(JobTicket, Result<Output, BackendError>),
+}
+
+/// The workers of one runtime, on its I/O thread.
+pub(crate) struct Workers {
+    client: HordeClient,
+    out: Sender<Delivery>,
+    handles: Vec<WorkerHandle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pending: Arc<Mutex<HashMap<JobTicket, GameJob>>>,
+    next_ticket: Arc<Mutex<u64>>,
+}
+
+impl Workers {
+    pub(crate) fn new(client: HordeClient, out: Sender<Delivery>) -> Self {
+        Self {
+            client,
+            out,
+            handles: Vec::new(),
+            tasks: Vec::new(),
+            pending: Arc::default(),
+            next_ticket: Arc::new(Mutex::new(1)),
+        }
+    }
+
+    pub(crate) fn command(&mut self, command: WorkerCommand) {
+        match command {
+            WorkerCommand::Start {
+                config,
+                backend,
+                idle,
+            } => self.start(*config, backend, idle),
+            WorkerCommand::Idle(idle) => self.handles.iter().for_each(|h| h.set_idle(idle)),
+            WorkerCommand::TakeGpuBack => self.handles.iter().for_each(WorkerHandle::take_gpu_back),
+            WorkerCommand::Stop => self.handles.iter().for_each(WorkerHandle::stop),
+            WorkerCommand::Answer(ticket, result) => {
+                // An answer to a job the worker gave up on finds nothing.
+                if let Some(job) = self.pending.lock().remove(&ticket) {
+                    job.answer(result);
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, config: WorkerConfig, backend: WorkerBackend, idle: bool) {
+        let name = config.name.clone();
+        let backend: Arc<dyn Backend> = match backend {
+            WorkerBackend::Backend(b) => b,
+            WorkerBackend::Game { kind, offer } => {
+                let (backend, mut jobs) = ChannelBackend::new(kind, offer);
+                let (pending, next, out) = (
+                    self.pending.clone(),
+                    self.next_ticket.clone(),
+                    self.out.clone(),
+                );
+                self.tasks.push(tokio::task::spawn_local(async move {
+                    while let Some(job) = jobs.recv().await {
+                        let ticket = {
+                            let mut n = next.lock();
+                            *n += 1;
+                            JobTicket(*n - 1)
+                        };
+                        let event = Event::WorkerJob {
+                            ticket,
+                            job: Box::new(job.job.clone()),
+                        };
+                        pending.lock().insert(ticket, job);
+                        let _ = out.send(Delivery::Event(event));
+                    }
+                }));
+                Arc::new(backend)
+            }
+        };
+        let (handle, control) = control_pair();
+        self.handles.push(handle);
+        let worker = Worker::new(self.client.clone(), config, backend).start_idle(idle);
+        let out = self.out.clone();
+        self.tasks.push(tokio::task::spawn_local(async move {
+            let report = |event| {
+                let _ = out.send(Delivery::Event(Event::Worker {
+                    name: name.clone(),
+                    event,
+                }));
+            };
+            if let Err(e) = worker.run(control, report).await {
+                let _ = out.send(Delivery::Event(Event::Worker {
+                    name: name.clone(),
+                    event: crate::worker::WorkerEvent::Error {
+                        message: e.to_string(),
+                        fatal: true,
+                    },
+                }));
+            }
+        }));
+    }
+
+    /// The runtime is closing: jobs in flight go back to the horde as
+    /// faulted, every worker enters maintenance; answers the tasks to await.
+    pub(crate) fn shut_down(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
+        for h in &self.handles {
+            h.take_gpu_back();
+            h.stop();
+        }
+        self.pending.lock().clear();
+        std::mem::take(&mut self.tasks)
+    }
+}

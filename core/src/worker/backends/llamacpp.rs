@@ -1,0 +1,166 @@
+//! The llama.cpp `llama-server` text bridge: `POST /completion` with the
+//! horde's sampling settings renamed (worker.md §3), `GET /props` for the
+//! model and its context size. The model is offered as
+//! `koboldcpp/<gguf name>`, as the LlamaCpp horde bridge names it, so the
+//! horde's text model reference prices it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::http::Server;
+use super::{Backend, BackendError, BoxFuture, Offer, cancellable};
+use crate::client::CancelSignal;
+use crate::worker::job::{Job, Output, TextJob, TextResult, WorkKind};
+
+/// A llama.cpp server (`llama-server --port …`).
+#[derive(Clone, Debug)]
+pub struct LlamaCppServer {
+    server: Server,
+    model: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Props {
+    default_generation_settings: GenerationSettings,
+    model_path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GenerationSettings {
+    n_ctx: Option<u32>,
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    content: String,
+    tokens_predicted: Option<u32>,
+}
+
+impl LlamaCppServer {
+    /// A bridge to the server at `url`; `model` overrides the offered name.
+    pub fn new(url: &str, model: Option<String>) -> Result<Self, BackendError> {
+        Ok(Self {
+            server: Server::new("llama.cpp server", url, None, Duration::from_secs(300))?,
+            model,
+        })
+    }
+
+    /// The `/completion` body for `job`.
+    pub fn body(job: &TextJob) -> Value {
+        let p = &job.params;
+        let mut b = Map::new();
+        b.insert("prompt".into(), json!(job.prompt));
+        b.insert("n_predict".into(), json!(job.max_length));
+        b.insert(
+            "n_keep".into(),
+            json!(job.max_context_length.saturating_sub(job.max_length)),
+        );
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                b.insert(k.into(), v);
+            }
+        };
+        put("temperature", p.temperature.map(|v| json!(v)));
+        put("top_k", p.top_k.map(|v| json!(v)));
+        put("top_p", p.top_p.map(|v| json!(v)));
+        put("min_p", p.min_p.map(|v| json!(v)));
+        put("typical_p", p.typical.map(|v| json!(v)));
+        put("repeat_penalty", p.rep_pen.map(|v| json!(v)));
+        put("repeat_last_n", p.rep_pen_range.map(|v| json!(v)));
+        put("dynatemp_range", p.dynatemp_range.map(|v| json!(v)));
+        put("dynatemp_exponent", p.dynatemp_exponent.map(|v| json!(v)));
+        put("ignore_eos", p.use_default_badwordsids.map(|v| json!(v)));
+        put("stop", Some(json!(stops(job))));
+        put("cache_prompt", Some(json!(true)));
+        Value::Object(b)
+    }
+}
+
+/// The stop sequences, with a newline when the request wants one line.
+pub(crate) fn stops(job: &TextJob) -> Vec<String> {
+    let mut stop = job.params.stop_sequence.clone().unwrap_or_default();
+    if job.params.singleline == Some(true) {
+        stop.push("\n".into());
+    }
+    stop
+}
+
+fn gguf_name(path: &str) -> String {
+    let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    file.strip_suffix(".gguf").unwrap_or(file).to_owned()
+}
+
+impl Backend for LlamaCppServer {
+    fn name(&self) -> &str {
+        "llama.cpp server"
+    }
+
+    fn kind(&self) -> WorkKind {
+        WorkKind::Text
+    }
+
+    fn offer(&self) -> BoxFuture<'_, Result<Offer, BackendError>> {
+        Box::pin(async move {
+            let props: Props = self.server.get("/props").await?;
+            let path = props
+                .model_path
+                .or(props.default_generation_settings.model)
+                .unwrap_or_default();
+            let model = match &self.model {
+                Some(m) => m.clone(),
+                None if path.is_empty() => {
+                    return Err(BackendError::new("the llama.cpp server names no model"));
+                }
+                None => format!("koboldcpp/{}", gguf_name(&path)),
+            };
+            Ok(Offer {
+                models: vec![model],
+                max_context_length: props.default_generation_settings.n_ctx,
+                ..Offer::default()
+            })
+        })
+    }
+
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: CancelSignal,
+    ) -> BoxFuture<'a, Result<Output, BackendError>> {
+        Box::pin(async move {
+            let Job::Text(t) = job else {
+                return Err(BackendError::wrong_kind(self.name(), job));
+            };
+            let body = Self::body(t);
+            // llama-server stops a generation when its connection closes,
+            // which is what dropping the request on cancel does.
+            cancellable(cancel, async {
+                let c: Completion = self.server.post("/completion", &body).await?;
+                Ok(Output::Text(TextResult {
+                    text: c.content,
+                    tokens: c.tokens_predicted,
+                    seed: None,
+                }))
+            })
+            .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_are_named_after_the_gguf_file() {
+        assert_eq!(
+            gguf_name("/models/SmolLM2-135M-Q4_1.gguf"),
+            "SmolLM2-135M-Q4_1"
+        );
+        assert_eq!(gguf_name("C:\\m\\x.gguf"), "x");
+    }
+}
