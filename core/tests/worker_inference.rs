@@ -96,7 +96,7 @@ async fn candle_runs_smollm2_for_a_text_request_end_to_end() {
     let requester = h.user("requester", 1000.0, true).await;
     let owner = h.user("owner", 0.0, true).await;
     let w = spawn(&h, &owner, config("candle-scribe"), Arc::new(model));
-    let status = generate_text(&h, &requester, greedy("Once upon a time", 8)).await;
+    let status = generate_text(&h, &requester, greedy("Once upon a time", 16)).await;
     let g = &status.generations[0];
     assert!(g.text.starts_with(GREEDY_START), "{:?}", g.text);
     assert_eq!(g.worker_name, "candle-scribe");
@@ -183,7 +183,7 @@ async fn the_openai_bridge_serves_a_request_with_a_real_llama_cpp_server() {
         .unwrap()
         .with_horde_model("koboldcpp/SmolLM2-135M-Instruct.Q4_1");
     let w = spawn(&h, &owner, config("llama-scribe"), Arc::new(bridge));
-    let status = generate_text(&h, &requester, greedy("Once upon a time", 8)).await;
+    let status = generate_text(&h, &requester, greedy("Once upon a time", 16)).await;
     let g = &status.generations[0];
     assert!(g.text.starts_with(GREEDY_START), "{:?}", g.text);
     assert_eq!(g.worker_name, "llama-scribe");
