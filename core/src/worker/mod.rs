@@ -17,6 +17,7 @@ pub mod job;
 pub mod run;
 pub mod speed;
 
+pub use backends::choice::BackendConfig;
 pub use backends::{Backend, BackendError, Offer};
 pub use config::{Pacing, WorkerConfig, bridge_agent};
 pub use events::{WorkerControl, WorkerEvent, WorkerHandle, WorkerStats, control_pair};

@@ -3,9 +3,13 @@
 //! - `horde serve` runs a private horde (SQLite in a data directory);
 //! - `horde user add|rotate-key|list` manages accounts in that directory;
 //! - `horde generate` and `horde text` request images and text from any
-//!   horde through the runtime, exactly as a game would.
+//!   horde through the runtime, exactly as a game would;
+//! - `horde worker --config worker.toml` lends this machine to a horde;
+//! - `horde demo` runs all of it in one process.
 
+mod demo;
 mod generate;
+mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +30,8 @@ use horde_core::coordinator::store::Store;
     about = "horde-rs: the AI Horde for games, and a private horde to self-host"
 )]
 struct Cli {
-    /// Configuration file (TOML); HORDE_* environment variables override it.
+    /// Configuration file (TOML): the horde's for `serve` and `user` (HORDE_*
+    /// environment variables override it), the worker file for `worker`.
     #[arg(long, global = true, env = "HORDE_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database and images).
@@ -87,6 +92,35 @@ enum Command {
         #[command(flatten)]
         horde: HordeArgs,
     },
+    /// Lend this machine to a horde: pop jobs, run them on a backend, submit.
+    /// `--config` names the worker file (TOML: url, api_key, [worker],
+    /// [backend]; default worker.toml).
+    Worker {
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Everything in one process: a private horde on a temporary SQLite,
+    /// workers, and an image, its caption and (with --text-model) a text
+    /// requested through the runtime as a game would.
+    Demo {
+        /// The picture's prompt.
+        #[arg(long, default_value = "a lighthouse on a cliff at dusk")]
+        prompt: String,
+        /// Where to write the picture.
+        #[arg(short, long, default_value = "horde-demo.png")]
+        output: PathBuf,
+        /// A GGUF text model for a text worker run by candle.
+        #[arg(long)]
+        text_model: Option<PathBuf>,
+    },
+}
+
+/// The API key, for commands whose horde comes from elsewhere.
+#[derive(clap::Args)]
+struct KeyArg {
+    /// The owner's API key (overrides `api_key` in the file).
+    #[arg(long, env = "HORDE_API_KEY", hide_env_values = true)]
+    key: Option<String>,
 }
 
 /// Which horde to talk to, and as whom.
@@ -134,10 +168,13 @@ enum UserCommand {
     List,
 }
 
-fn config(cli: &Cli) -> Result<Config, String> {
-    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
-    if let Some(dir) = &cli.data_dir {
-        config.data_dir = dir.clone();
+fn config(
+    file: Option<&std::path::Path>,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Config, String> {
+    let mut config = Config::load(file).map_err(|e| e.to_string())?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir.to_owned();
     }
     Ok(config)
 }
@@ -263,7 +300,38 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = config(&cli).and_then(|config| match cli.command {
+    // Commands that need no coordinator configuration.
+    let result = match cli.command {
+        Command::Worker { key } => {
+            let file = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("worker.toml"));
+            worker::WorkerFile::load(&file).and_then(|f| worker::run(f, key.key))
+        }
+        Command::Demo {
+            prompt,
+            output,
+            text_model,
+        } => demo::run(demo::Demo {
+            prompt,
+            output,
+            text_model,
+        }),
+        command => config(cli.config.as_deref(), cli.data_dir.as_deref())
+            .and_then(|config| coordinator_command(config, command)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("horde: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn coordinator_command(config: Config, command: Command) -> Result<(), String> {
+    match command {
         Command::Serve { listen } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -312,12 +380,6 @@ fn main() -> ExitCode {
             }
             generate::text(&horde.url, &horde.key, req)
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("horde: {e}");
-            ExitCode::FAILURE
-        }
+        Command::Worker { .. } | Command::Demo { .. } => Ok(()),
     }
 }

@@ -9,11 +9,14 @@
 //! - [`image_facts::ImageFacts`] — captions from image statistics (no model);
 //! - [`channel::ChannelBackend`] — jobs handed to the game as events (the runtime uses it);
 //! - `candle::CandleText` (feature `candle`) — in-process GGUF text models.
+//!
+//! [`choice::BackendConfig`] picks one of them from configuration.
 
 pub mod a1111;
 #[cfg(feature = "candle")]
 pub mod candle;
 pub mod channel;
+pub mod choice;
 pub mod comfyui;
 mod http;
 pub mod image_facts;
