@@ -166,7 +166,7 @@ impl Worker {
                 && !state.stopping
                 && state.refused.is_none()
                 && jobs.len() < threads;
-            let wake = tokio::time::Instant::from_std(state.next_pop);
+            let wait = state.next_pop.saturating_duration_since(Instant::now());
             tokio::select! {
                 biased;
                 command = control.0.recv() => match command {
@@ -202,7 +202,7 @@ impl Worker {
                     };
                     state.finish(report, &ctx, &mut on_event);
                 }
-                () = tokio::time::sleep_until(wake), if may_pop => {
+                () = pause(wait), if may_pop => {
                     let popped = pop(&ctx, kind, &models, &forms, &state.speed, max_context).await;
                     for job in state.popped(popped, &ctx, &mut on_event) {
                         let (handle, signal) = cancel_pair();
@@ -392,6 +392,14 @@ impl LoopState {
                 total: self.stats.kudos,
             });
         }
+    }
+}
+
+/// Waits `wait`; a zero wait is no wait at all (a timer would round it up
+/// to the timer's next millisecond tick).
+async fn pause(wait: Duration) {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
     }
 }
 

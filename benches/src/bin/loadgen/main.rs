@@ -9,9 +9,12 @@
 //! Scenarios: `check` (GET /generate/check at concurrency 8), `cycle` (async →
 //! pop → upload → submit → status at concurrency 4), `empty-pop` (pops on an
 //! empty queue at concurrency 8), `rss` (resident memory with 100,000 queued
-//! requests). `--seconds N` sets each timed scenario's length.
+//! requests), `worker` (our worker's cost per job, inference excluded).
+//! `--seconds N` sets each timed scenario's length.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,7 +49,7 @@ fn args() -> Args {
         }
     }
     if out.scenarios.is_empty() {
-        out.scenarios = ["check", "cycle", "empty-pop", "rss"]
+        out.scenarios = ["check", "cycle", "empty-pop", "rss", "worker"]
             .map(String::from)
             .to_vec();
     }
@@ -369,6 +372,7 @@ fn main() {
                 "cycle" => cycle(&a).await,
                 "empty-pop" => empty_pop(&a).await,
                 "rss" => rss(&a).await,
+                "worker" => worker::worker(&a.horde, 1000).await,
                 other => panic!("unknown scenario {other}"),
             }
         });
