@@ -146,3 +146,13 @@ fn horde_demo_makes_a_picture_and_captions_it() {
     assert_eq!(img, draw("a red barn", 2026, 512, 512));
     assert!(stdout.contains("caption: a 512x512 image"), "{stdout}");
 }
+
+#[test]
+fn the_example_worker_file_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/worker.toml");
+    let file: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let worker: horde_core::worker::WorkerConfig = file["worker"].clone().try_into().unwrap();
+    assert_eq!(worker.problem(), None);
+    let backend: horde_core::worker::BackendConfig = file["backend"].clone().try_into().unwrap();
+    assert_eq!(backend, horde_core::worker::BackendConfig::Procedural);
+}
