@@ -251,6 +251,12 @@ async fn the_runtime_runs_image_and_alchemy_workers_for_its_own_requests() {
         WorkerBackend::Backend(Arc::new(ImageFacts)),
         true,
     );
+    // A second worker under a name already running is refused, not started.
+    rt.start_worker(
+        config("rt-dreamer"),
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+        true,
+    );
     let img = rt.submit_image(workers::image_request(json!({
         "prompt": "a forest", "models": [PROCEDURAL_MODEL],
         "params": {"width": 64, "height": 64, "steps": 4, "seed": "3"}
@@ -294,6 +300,11 @@ async fn the_runtime_runs_image_and_alchemy_workers_for_its_own_requests() {
         })
         .unwrap();
     assert_eq!(caption, "a 64x48 image, mostly blue");
+    let refused = events
+        .iter()
+        .filter(|e| matches!(e, Event::Worker { name, event: WorkerEvent::Error { fatal: true, .. } } if name == "rt-dreamer"))
+        .count();
+    assert_eq!(refused, 1);
     assert!(events.iter().any(|e| matches!(
         e,
         Event::Worker { name, event: WorkerEvent::KudosEarned { .. } } if name == "rt-alchemist"

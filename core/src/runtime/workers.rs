@@ -64,6 +64,7 @@ pub(crate) struct Workers {
     client: HordeClient,
     out: Sender<Delivery>,
     handles: Vec<WorkerHandle>,
+    names: Vec<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     pending: Arc<Mutex<HashMap<JobTicket, GameJob>>>,
     next_ticket: Arc<Mutex<u64>>,
@@ -75,6 +76,7 @@ impl Workers {
             client,
             out,
             handles: Vec::new(),
+            names: Vec::new(),
             tasks: Vec::new(),
             pending: Arc::default(),
             next_ticket: Arc::new(Mutex::new(1)),
@@ -102,6 +104,17 @@ impl Workers {
 
     fn start(&mut self, config: WorkerConfig, backend: WorkerBackend, idle: bool) {
         let name = config.name.clone();
+        if self.names.contains(&name) {
+            let _ = self.out.send(Delivery::Event(Event::Worker {
+                name,
+                event: crate::worker::WorkerEvent::Error {
+                    message: "a worker of this name already runs in this runtime".into(),
+                    fatal: true,
+                },
+            }));
+            return;
+        }
+        self.names.push(name.clone());
         let backend: Arc<dyn Backend> = match backend {
             WorkerBackend::Backend(b) => b,
             WorkerBackend::Game { kind, offer } => {
