@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::http::Server;
 use super::samplers;
-use super::{Backend, BackendError, BoxFuture, Offer, cancellable};
+use super::{Backend, BackendError, BoxFuture, Offer, cancellable_or, offered_models};
 use crate::api::{Sampler, SourceProcessing};
 use crate::client::CancelSignal;
 use crate::worker::job::{ImageJob, ImageResult, Job, Output, WorkKind};
@@ -135,21 +135,9 @@ impl Backend for Automatic1111 {
     fn offer(&self) -> BoxFuture<'_, Result<Offer, BackendError>> {
         Box::pin(async move {
             let local = self.local_models().await?;
-            let models = if self.checkpoints.is_empty() {
-                local.into_iter().map(|m| m.model_name).collect()
-            } else {
-                for (horde, ckpt) in &self.checkpoints {
-                    if !local
-                        .iter()
-                        .any(|m| &m.title == ckpt || &m.model_name == ckpt)
-                    {
-                        return Err(BackendError(format!(
-                            "checkpoint {ckpt:?} (for {horde}) is not on the server"
-                        )));
-                    }
-                }
-                self.checkpoints.keys().cloned().collect()
-            };
+            let is_local = |c: &str| local.iter().any(|m| m.title == c || m.model_name == c);
+            let names = local.iter().map(|m| m.model_name.clone()).collect();
+            let models = offered_models(&self.checkpoints, names, is_local)?;
             Ok(Offer {
                 models,
                 ..Offer::default()
@@ -173,39 +161,43 @@ impl Backend for Automatic1111 {
                 "/sdapi/v1/txt2img"
             };
             let body = Self::body(j, checkpoint);
-            let out = cancellable(cancel, async {
-                let g: Generated = self.server.post(path, &body).await?;
-                let info: Info = g
-                    .info
-                    .as_deref()
-                    .and_then(|i| serde_json::from_str(i).ok())
-                    .unwrap_or_default();
-                let count = j.count.max(1) as usize;
-                if g.images.len() < count {
-                    return Err(BackendError(format!(
-                        "AUTOMATIC1111 made {} of {count} images",
-                        g.images.len()
-                    )));
-                }
-                g.images
-                    .iter()
-                    .take(count)
-                    .enumerate()
-                    .map(|(i, b64)| {
-                        let png = base64::engine::general_purpose::STANDARD
-                            .decode(b64)
-                            .map_err(|e| BackendError(format!("an image is not base64: {e}")))?;
-                        let seed = info.all_seeds.get(i).copied().unwrap_or(j.seed + i as i64);
-                        Ok(ImageResult::new(png, seed))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Output::Images)
-            })
-            .await;
-            if out.as_ref().err() == Some(&BackendError::cancelled()) {
-                self.server.poke("/sdapi/v1/interrupt", &json!({})).await;
-            }
-            out
+            let nothing = json!({});
+            let interrupt = self.server.poke("/sdapi/v1/interrupt", &nothing);
+            cancellable_or(
+                cancel,
+                async {
+                    let g: Generated = self.server.post(path, &body).await?;
+                    let info: Info = g
+                        .info
+                        .as_deref()
+                        .and_then(|i| serde_json::from_str(i).ok())
+                        .unwrap_or_default();
+                    let count = j.count.max(1) as usize;
+                    if g.images.len() < count {
+                        return Err(BackendError(format!(
+                            "AUTOMATIC1111 made {} of {count} images",
+                            g.images.len()
+                        )));
+                    }
+                    g.images
+                        .iter()
+                        .take(count)
+                        .enumerate()
+                        .map(|(i, b64)| {
+                            let png = base64::engine::general_purpose::STANDARD
+                                .decode(b64)
+                                .map_err(|e| {
+                                    BackendError(format!("an image is not base64: {e}"))
+                                })?;
+                            let seed = info.all_seeds.get(i).copied().unwrap_or(j.seed + i as i64);
+                            Ok(ImageResult::new(png, seed))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(Output::Images)
+                },
+                interrupt,
+            )
+            .await
         })
     }
 }

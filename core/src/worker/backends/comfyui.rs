@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::http::Server;
 use super::samplers;
-use super::{Backend, BackendError, BoxFuture, Offer, cancellable};
+use super::{Backend, BackendError, BoxFuture, Offer, cancellable_or, offered_models};
 use crate::api::Sampler;
 use crate::client::CancelSignal;
 use crate::worker::job::{ImageJob, ImageResult, Job, Output, WorkKind};
@@ -157,18 +157,8 @@ impl Backend for ComfyUi {
                         .collect()
                 })
                 .unwrap_or_default();
-            let models = if self.checkpoints.is_empty() {
-                files
-            } else {
-                for (horde, file) in &self.checkpoints {
-                    if !files.contains(file) {
-                        return Err(BackendError(format!(
-                            "checkpoint {file:?} (for {horde}) is not on the server"
-                        )));
-                    }
-                }
-                self.checkpoints.keys().cloned().collect()
-            };
+            let is_local = |f: &str| files.iter().any(|l| l == f);
+            let models = offered_models(&self.checkpoints, files.clone(), is_local)?;
             Ok(Offer {
                 models,
                 ..Offer::default()
@@ -192,46 +182,48 @@ impl Backend for ComfyUi {
             }
             let file = self.checkpoints.get(&j.model).unwrap_or(&j.model);
             let body = json!({"prompt": Self::graph(j, file), "client_id": self.client_id});
-            let out = cancellable(cancel, async {
-                let queued: Queued = self.server.post("/prompt", &body).await?;
-                if queued
-                    .node_errors
-                    .as_object()
-                    .is_some_and(|e| !e.is_empty())
-                {
-                    return Err(BackendError(format!(
-                        "ComfyUI refused the graph: {}",
-                        queued.node_errors
-                    )));
-                }
-                let images = loop {
-                    if let Some(images) = self.finished_images(&queued.prompt_id).await? {
-                        break images;
+            let nothing = json!({});
+            let interrupt = self.server.poke("/interrupt", &nothing);
+            cancellable_or(
+                cancel,
+                async {
+                    let queued: Queued = self.server.post("/prompt", &body).await?;
+                    if queued
+                        .node_errors
+                        .as_object()
+                        .is_some_and(|e| !e.is_empty())
+                    {
+                        return Err(BackendError(format!(
+                            "ComfyUI refused the graph: {}",
+                            queued.node_errors
+                        )));
                     }
-                    tokio::time::sleep(self.poll).await;
-                };
-                let mut out = Vec::new();
-                for (i, img) in images.iter().enumerate() {
-                    let path = format!(
-                        "/view?filename={}&subfolder={}&type={}",
-                        query(&img.filename),
-                        query(&img.subfolder),
-                        query(if img.kind.is_empty() {
-                            "output"
-                        } else {
-                            &img.kind
-                        })
-                    );
-                    let png = self.server.get_bytes(&path).await?;
-                    out.push(ImageResult::new(png, j.seed + i as i64));
-                }
-                Ok(Output::Images(out))
-            })
-            .await;
-            if out.as_ref().err() == Some(&BackendError::cancelled()) {
-                self.server.poke("/interrupt", &json!({})).await;
-            }
-            out
+                    let images = loop {
+                        if let Some(images) = self.finished_images(&queued.prompt_id).await? {
+                            break images;
+                        }
+                        tokio::time::sleep(self.poll).await;
+                    };
+                    let mut out = Vec::new();
+                    for (i, img) in images.iter().enumerate() {
+                        let path = format!(
+                            "/view?filename={}&subfolder={}&type={}",
+                            query(&img.filename),
+                            query(&img.subfolder),
+                            query(if img.kind.is_empty() {
+                                "output"
+                            } else {
+                                &img.kind
+                            })
+                        );
+                        let png = self.server.get_bytes(&path).await?;
+                        out.push(ImageResult::new(png, j.seed + i as i64));
+                    }
+                    Ok(Output::Images(out))
+                },
+                interrupt,
+            )
+            .await
         })
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::BackendError;
 
@@ -113,5 +114,33 @@ impl Server {
         if let Err(e) = self.send(req, path).await {
             tracing::debug!(error = %e, "{} did not take {path}", self.what);
         }
+    }
+}
+
+/// A JSON body built field by field, leaving out settings the request did
+/// not give (so the server's own defaults apply).
+#[derive(Default)]
+pub(crate) struct Body(Map<String, Value>);
+
+impl Body {
+    /// Sets `key`.
+    pub(crate) fn set(&mut self, key: &str, value: impl Serialize) -> &mut Self {
+        if let Ok(v) = serde_json::to_value(value) {
+            self.0.insert(key.to_owned(), v);
+        }
+        self
+    }
+
+    /// Sets `key` when `value` is given.
+    pub(crate) fn opt(&mut self, key: &str, value: Option<impl Serialize>) -> &mut Self {
+        if let Some(v) = value {
+            self.set(key, v);
+        }
+        self
+    }
+
+    /// The finished body.
+    pub(crate) fn build(&mut self) -> Value {
+        Value::Object(std::mem::take(&mut self.0))
     }
 }

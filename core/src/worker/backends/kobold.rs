@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::http::Server;
-use super::{Backend, BackendError, BoxFuture, Offer, cancellable};
+use super::{Backend, BackendError, BoxFuture, Offer, cancellable_or};
 use crate::client::CancelSignal;
 use crate::worker::job::{Job, Output, TextJob, TextResult, WorkKind};
 
@@ -114,13 +114,9 @@ impl Backend for KoboldCpp {
                     seed: None,
                 }))
             };
-            let out = cancellable(cancel, work).await;
-            if out.as_ref().err() == Some(&BackendError::cancelled()) {
-                self.server
-                    .poke("/api/extra/abort", &json!({ "genkey": genkey }))
-                    .await;
-            }
-            out
+            let abort = json!({ "genkey": genkey });
+            let abort = self.server.poke("/api/extra/abort", &abort);
+            cancellable_or(cancel, work, abort).await
         })
     }
 }

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::http::Server;
+use super::http::{Body, Server};
 use super::{Backend, BackendError, BoxFuture, Offer, cancellable};
 use crate::client::CancelSignal;
 use crate::worker::job::{Job, Output, TextJob, TextResult, WorkKind};
@@ -53,31 +53,26 @@ impl LlamaCppServer {
     /// The `/completion` body for `job`.
     pub fn body(job: &TextJob) -> Value {
         let p = &job.params;
-        let mut b = Map::new();
-        b.insert("prompt".into(), json!(job.prompt));
-        b.insert("n_predict".into(), json!(job.max_length));
-        b.insert(
-            "n_keep".into(),
-            json!(job.max_context_length.saturating_sub(job.max_length)),
-        );
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                b.insert(k.into(), v);
-            }
-        };
-        put("temperature", p.temperature.map(|v| json!(v)));
-        put("top_k", p.top_k.map(|v| json!(v)));
-        put("top_p", p.top_p.map(|v| json!(v)));
-        put("min_p", p.min_p.map(|v| json!(v)));
-        put("typical_p", p.typical.map(|v| json!(v)));
-        put("repeat_penalty", p.rep_pen.map(|v| json!(v)));
-        put("repeat_last_n", p.rep_pen_range.map(|v| json!(v)));
-        put("dynatemp_range", p.dynatemp_range.map(|v| json!(v)));
-        put("dynatemp_exponent", p.dynatemp_exponent.map(|v| json!(v)));
-        put("ignore_eos", p.use_default_badwordsids.map(|v| json!(v)));
-        put("stop", Some(json!(stops(job))));
-        put("cache_prompt", Some(json!(true)));
-        Value::Object(b)
+        Body::default()
+            .set("prompt", &job.prompt)
+            .set("n_predict", job.max_length)
+            .set(
+                "n_keep",
+                job.max_context_length.saturating_sub(job.max_length),
+            )
+            .opt("temperature", p.temperature)
+            .opt("top_k", p.top_k)
+            .opt("top_p", p.top_p)
+            .opt("min_p", p.min_p)
+            .opt("typical_p", p.typical)
+            .opt("repeat_penalty", p.rep_pen)
+            .opt("repeat_last_n", p.rep_pen_range)
+            .opt("dynatemp_range", p.dynatemp_range)
+            .opt("dynatemp_exponent", p.dynatemp_exponent)
+            .opt("ignore_eos", p.use_default_badwordsids)
+            .set("stop", stops(job))
+            .set("cache_prompt", true)
+            .build()
     }
 }
 

@@ -97,6 +97,41 @@ pub trait Backend: Send + Sync {
     ) -> BoxFuture<'a, Result<Output, BackendError>>;
 }
 
+/// Runs `work` unless `cancel` is set first; then runs `abort` (a bridge
+/// telling its server to stop) and answers [`BackendError::cancelled`].
+pub(crate) async fn cancellable_or<T>(
+    cancel: CancelSignal,
+    work: impl Future<Output = Result<T, BackendError>>,
+    abort: impl Future<Output = ()>,
+) -> Result<T, BackendError> {
+    let out = cancellable(cancel, work).await;
+    if out.as_ref().err() == Some(&BackendError::cancelled()) {
+        abort.await;
+    }
+    out
+}
+
+/// The models an image bridge offers: the horde names of `checkpoints`
+/// (each must be among the server's, as `is_local` says), or the server's
+/// own names when nothing is mapped.
+pub(crate) fn offered_models(
+    checkpoints: &std::collections::BTreeMap<String, String>,
+    local: Vec<String>,
+    is_local: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, BackendError> {
+    if checkpoints.is_empty() {
+        return Ok(local);
+    }
+    for (horde, file) in checkpoints {
+        if !is_local(file) {
+            return Err(BackendError(format!(
+                "checkpoint {file:?} (for {horde}) is not on the server"
+            )));
+        }
+    }
+    Ok(checkpoints.keys().cloned().collect())
+}
+
 /// Runs `work` unless `cancel` is set first.
 pub(crate) async fn cancellable<T>(
     mut cancel: CancelSignal,

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::http::Server;
+use super::http::{Body, Server};
 use super::llamacpp::stops;
 use super::{Backend, BackendError, BoxFuture, Offer, cancellable};
 use crate::client::CancelSignal;
@@ -82,33 +82,26 @@ impl OpenAiCompletions {
     /// The `/v1/completions` body for `job`.
     pub fn body(job: &TextJob, model: &str) -> Value {
         let p = &job.params;
-        let mut b = Map::new();
-        b.insert("model".into(), json!(model));
-        b.insert("prompt".into(), json!(job.prompt));
-        b.insert("max_tokens".into(), json!(job.max_length));
-        b.insert(
-            "truncate_prompt_tokens".into(),
-            json!(job.max_context_length.saturating_sub(job.max_length).max(1)),
-        );
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                b.insert(k.into(), v);
-            }
-        };
-        put("temperature", p.temperature.map(|v| json!(v)));
-        put("top_p", p.top_p.map(|v| json!(v)));
-        // 0 is "off" for the horde, llama.cpp (llama-cpp-python refuses -1)
-        // and vLLM since 0.8; older vLLM builds wanted -1.
-        put("top_k", p.top_k.map(|k| json!(k)));
-        put("min_p", p.min_p.map(|v| json!(v)));
-        put("typical_p", p.typical.map(|v| json!(v)));
-        put("repetition_penalty", p.rep_pen.map(|v| json!(v)));
-        put("ignore_eos", p.use_default_badwordsids.map(|v| json!(v)));
         let stop = stops(job);
-        if !stop.is_empty() {
-            put("stop", Some(json!(stop)));
-        }
-        Value::Object(b)
+        Body::default()
+            .set("model", model)
+            .set("prompt", &job.prompt)
+            .set("max_tokens", job.max_length)
+            .set(
+                "truncate_prompt_tokens",
+                job.max_context_length.saturating_sub(job.max_length).max(1),
+            )
+            .opt("temperature", p.temperature)
+            .opt("top_p", p.top_p)
+            // 0 is "off" for the horde, llama.cpp (llama-cpp-python refuses
+            // -1) and vLLM since 0.8; older vLLM builds wanted -1.
+            .opt("top_k", p.top_k)
+            .opt("min_p", p.min_p)
+            .opt("typical_p", p.typical)
+            .opt("repetition_penalty", p.rep_pen)
+            .opt("ignore_eos", p.use_default_badwordsids)
+            .opt("stop", (!stop.is_empty()).then_some(stop))
+            .build()
     }
 
     async fn served_model(&self) -> Result<String, BackendError> {
@@ -179,6 +172,8 @@ impl Backend for OpenAiCompletions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
     use crate::api::TextParams;
 
     #[test]
