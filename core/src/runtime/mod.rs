@@ -6,8 +6,12 @@
 //!
 //! Commands go in ([`Runtime::submit_image`], [`Runtime::cancel`], …) and
 //! [`Event`]s come out ([`Runtime::try_event`], [`Runtime::drain_events`]).
-//! Dropping the runtime (or [`Runtime::shutdown`]) cancels outstanding
-//! requests on the server and joins both threads.
+//! The same runtime lends the GPU: [`Runtime::start_worker`] runs a worker
+//! on the I/O thread, [`Runtime::set_idle`] and [`Runtime::take_gpu_back`]
+//! gate it, and jobs the game answers itself arrive as
+//! [`Event::WorkerJob`]. Dropping the runtime (or [`Runtime::shutdown`])
+//! cancels outstanding requests on the server, hands jobs in hand back,
+//! puts workers in maintenance, and joins both threads.
 
 mod events;
 mod io;
