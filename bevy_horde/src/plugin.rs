@@ -1,0 +1,205 @@
+//! The plugin, its resources, its system sets, and the [`Horde`] system
+//! parameter games use for one-line requests.
+
+use std::sync::Arc;
+
+use bevy_app::{App, Plugin, PreUpdate};
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
+use horde_core::api::{ImageGenerateRequest, TextGenerateRequest};
+use horde_core::client::ClientConfig;
+use horde_core::runtime::{Event, JobTicket, Runtime, RuntimeConfig, WorkerBackend};
+use horde_core::worker::{BackendError, Output, WorkerConfig};
+
+use crate::request::{
+    HordeImageReady, HordeImageRequest, HordeInterrogationReady, HordeRequestEnded, HordeTextReady,
+    HordeTextRequest, HordeWorkerJob, HordeWorkerStatus,
+};
+use crate::systems;
+
+/// The plugin: where the horde is, as whom, and (optionally) a worker.
+#[derive(Clone)]
+pub struct HordePlugin {
+    /// The API base (`https://aihorde.net/api`, or a private horde's).
+    pub base_url: String,
+    /// The API key (the anonymous key by default).
+    pub api_key: String,
+    /// `name:version:contact` of the game; the horde requires one.
+    pub client_agent: String,
+    /// Requests sent at once; more wait their turn locally.
+    pub max_in_flight: usize,
+    /// A worker to start with the plugin.
+    pub worker: Option<HordeWorker>,
+}
+
+impl HordePlugin {
+    /// The public horde, anonymously, as `client_agent`.
+    pub fn public(client_agent: impl Into<String>) -> Self {
+        let client = ClientConfig::new(client_agent);
+        Self {
+            base_url: client.base_url,
+            api_key: client.api_key,
+            client_agent: client.client_agent,
+            max_in_flight: 8,
+            worker: None,
+        }
+    }
+
+    /// The horde at `base_url` with `api_key`.
+    pub fn at(mut self, base_url: impl Into<String>, api_key: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self.api_key = api_key.into();
+        self
+    }
+
+    /// Starts `worker` with the plugin.
+    pub fn with_worker(mut self, worker: HordeWorker) -> Self {
+        self.worker = Some(worker);
+        self
+    }
+}
+
+/// The runtime the plugin owns.
+#[derive(Resource)]
+pub struct HordeRuntime(pub Runtime);
+
+/// A worker lending this machine to the horde while the player is idle.
+#[derive(Resource, Clone)]
+pub struct HordeWorker {
+    /// What the worker tells the horde (its name must be unique).
+    pub config: WorkerConfig,
+    /// What does the work.
+    pub backend: WorkerBackend,
+}
+
+impl std::fmt::Debug for HordeWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HordeWorker")
+            .field("name", &self.config.name)
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl HordeWorker {
+    /// A worker named `name` running `backend`.
+    pub fn new(name: impl Into<String>, backend: WorkerBackend) -> Self {
+        Self {
+            config: WorkerConfig::named(name),
+            backend,
+        }
+    }
+
+    /// A worker running a backend in this process.
+    pub fn with_backend(
+        name: impl Into<String>,
+        backend: Arc<dyn horde_core::worker::Backend>,
+    ) -> Self {
+        Self::new(name, WorkerBackend::Backend(backend))
+    }
+}
+
+/// Whether the player is away, so the worker may pop for work. Set it from
+/// any system (paused, in a menu, window unfocused); the worker follows at
+/// the next [`HordeSet::Submit`].
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HordeIdle(pub bool);
+
+/// The plugin's systems, all in `PreUpdate`, in this order.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HordeSet {
+    /// New requests are sent; the worker learns whether the player is idle.
+    Submit,
+    /// The runtime's events are drained.
+    Poll,
+    /// States, results, messages and entity events are applied.
+    Apply,
+}
+
+/// Runtime events drained this frame (kept between frames so no frame allocates).
+#[derive(Resource, Default)]
+pub(crate) struct Drained(pub Vec<Event>);
+
+impl Plugin for HordePlugin {
+    fn build(&self, app: &mut App) {
+        let mut client = ClientConfig::new(self.client_agent.clone());
+        client.base_url = self.base_url.clone();
+        client.api_key = self.api_key.clone();
+        let mut config = RuntimeConfig::new(client);
+        config.max_in_flight = self.max_in_flight;
+        let runtime = match Runtime::start(config) {
+            Ok(rt) => rt,
+            // A configuration the game must fix: say so where it is made.
+            Err(e) => panic!("HordePlugin cannot start: {e}"),
+        };
+        if let Some(w) = &self.worker {
+            app.insert_resource(w.clone());
+        }
+        app.insert_resource(HordeRuntime(runtime))
+            .init_resource::<HordeIdle>()
+            .init_resource::<Drained>()
+            .add_message::<HordeImageReady>()
+            .add_message::<HordeTextReady>()
+            .add_message::<HordeInterrogationReady>()
+            .add_message::<HordeRequestEnded>()
+            .add_message::<HordeWorkerStatus>()
+            .add_message::<HordeWorkerJob>()
+            .configure_sets(
+                PreUpdate,
+                (HordeSet::Submit, HordeSet::Poll, HordeSet::Apply).chain(),
+            )
+            .add_systems(
+                PreUpdate,
+                (
+                    (systems::start_worker, systems::follow_idle, systems::submit)
+                        .in_set(HordeSet::Submit),
+                    systems::poll.in_set(HordeSet::Poll),
+                    systems::apply.in_set(HordeSet::Apply),
+                ),
+            )
+            .add_observer(systems::cancel_removed);
+    }
+}
+
+/// One-line requests and the worker's controls, as a system parameter.
+#[derive(SystemParam)]
+pub struct Horde<'w, 's> {
+    commands: Commands<'w, 's>,
+    runtime: Res<'w, HordeRuntime>,
+}
+
+impl Horde<'_, '_> {
+    /// Requests one 512² image of `prompt`; answers the request entity.
+    pub fn generate_image(&mut self, prompt: impl Into<String>) -> Entity {
+        self.request_image(ImageGenerateRequest::new(prompt))
+    }
+
+    /// Requests images as `req` says; answers the request entity.
+    pub fn request_image(&mut self, req: ImageGenerateRequest) -> Entity {
+        self.commands.spawn(HordeImageRequest(req)).id()
+    }
+
+    /// Requests text continuing `prompt`; answers the request entity.
+    pub fn generate_text(&mut self, prompt: impl Into<String>) -> Entity {
+        self.commands
+            .spawn(HordeTextRequest(TextGenerateRequest::new(prompt.into())))
+            .id()
+    }
+
+    /// The worker must give the GPU back now: its current job goes back to
+    /// the horde as faulted (set [`HordeIdle`] `false` to let it finish instead).
+    pub fn take_gpu_back(&mut self) {
+        self.commands.insert_resource(HordeIdle(false));
+        self.runtime.0.take_gpu_back();
+    }
+
+    /// Answers a [`HordeWorkerJob`].
+    pub fn answer_job(&self, ticket: JobTicket, result: Result<Output, BackendError>) {
+        self.runtime.0.answer_job(ticket, result);
+    }
+
+    /// Stops the worker: it finishes its job and enters maintenance.
+    pub fn stop_worker(&self) {
+        self.runtime.0.stop_workers();
+    }
+}

@@ -1,0 +1,362 @@
+//! HordePlugin in a headless `App` (MinimalPlugins, AssetPlugin,
+//! ImagePlugin) against our coordinator on 127.0.0.1, with our worker's
+//! built-in backend: images arrive as `Handle<Image>`s of the requested
+//! size, text arrives (answered by a game system), despawning cancels on
+//! the server, failures show in the state and as messages, observers fire,
+//! and the worker pops only while the game says the player is idle.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::MinimalPlugins;
+use bevy::prelude::*;
+use bevy_asset::{AssetPlugin, Assets};
+use bevy_horde::prelude::*;
+use bevy_horde::{HordeWorkerJob, WorkerBackend};
+use bevy_image::{Image, ImagePlugin};
+use horde_core::api::{ImageGenerateRequest, TextGenerateRequest};
+use horde_core::coordinator::config::Config;
+use horde_core::coordinator::horde::NewUser;
+use horde_core::coordinator::server::Coordinator;
+use horde_core::worker::backends::procedural::{PROCEDURAL_MODEL, ProceduralImages, draw};
+use horde_core::worker::{Job, Offer, Output, TextResult, WorkKind, WorkerConfig, WorkerEvent};
+
+/// A private horde on 127.0.0.1 with one user; dropped with the test.
+struct TestHorde {
+    api: String,
+    key: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn horde() -> TestHorde {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "bevy-horde-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (api, key) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config {
+            data_dir: dir,
+            listen: addr,
+            ..Config::default()
+        };
+        config.rate_limits.enabled = false;
+        let coordinator = Coordinator::open(config, addr).unwrap();
+        let (_, key) = coordinator
+            .app()
+            .run(|h| {
+                h.create_user(NewUser {
+                    alias: "player".into(),
+                    kudos: 1000.0,
+                    trusted: true,
+                    ..NewUser::default()
+                })
+            })
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            coordinator
+                .serve(listener, std::future::pending())
+                .await
+                .unwrap();
+        });
+        (format!("http://{addr}/api"), key)
+    });
+    TestHorde { api, key, _rt: rt }
+}
+
+fn worker(name: &str, backend: WorkerBackend) -> bevy_horde::HordeWorker {
+    let mut w = bevy_horde::HordeWorker::new(name, backend);
+    w.config = WorkerConfig {
+        nsfw: true,
+        ..WorkerConfig::named(name)
+    };
+    w.config.pacing.empty_secs = 0.02;
+    w.config.pacing.quiet_secs = 0.02;
+    w.config.pacing.idle_secs = 0.02;
+    w
+}
+
+fn app(h: &TestHorde, worker: Option<bevy_horde::HordeWorker>) -> App {
+    let mut plugin = HordePlugin::public("bevy-horde-tests:0.1:https://example.invalid")
+        .at(h.api.clone(), h.key.clone());
+    plugin.worker = worker;
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+        plugin,
+    ));
+    app.init_resource::<Seen>().add_systems(Update, record);
+    app
+}
+
+/// Everything the messages said.
+#[derive(Resource, Default)]
+struct Seen {
+    images: Vec<HordeImageReady>,
+    texts: Vec<HordeTextReady>,
+    ended: Vec<HordeRequestEnded>,
+    worker: Vec<WorkerEvent>,
+}
+
+fn record(
+    mut seen: ResMut<Seen>,
+    mut images: MessageReader<HordeImageReady>,
+    mut texts: MessageReader<HordeTextReady>,
+    mut ended: MessageReader<HordeRequestEnded>,
+    mut status: MessageReader<HordeWorkerStatus>,
+) {
+    seen.images.extend(images.read().cloned());
+    seen.texts.extend(texts.read().cloned());
+    seen.ended.extend(ended.read().cloned());
+    seen.worker.extend(status.read().map(|s| s.event.clone()));
+}
+
+/// Updates until `done` (30 s at most).
+fn run_until(app: &mut App, mut done: impl FnMut(&mut World) -> bool) {
+    let start = Instant::now();
+    loop {
+        app.update();
+        if done(app.world_mut()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn state(app: &mut App, e: Entity) -> Option<HordeRequestState> {
+    app.world().get::<HordeRequestState>(e).cloned()
+}
+
+fn image_request(prompt: &str, w: u32, h: u32) -> ImageGenerateRequest {
+    serde_json::from_value(serde_json::json!({
+        "prompt": prompt, "models": [PROCEDURAL_MODEL],
+        "params": {"width": w, "height": h, "steps": 4, "seed": "11"}
+    }))
+    .unwrap()
+}
+
+#[derive(Resource, Default)]
+struct Observed(Vec<String>);
+
+#[test]
+fn images_arrive_as_handles_of_the_requested_size_and_observers_fire() {
+    let h = horde();
+    let w = worker(
+        "bevy-dreamer",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    );
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true));
+    app.init_resource::<Observed>();
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a tower", 64, 128)))
+        .observe(|ev: On<ImageArrived>, mut o: ResMut<Observed>| {
+            o.0.push(format!("image for {:?}", ev.entity));
+        })
+        .observe(|ev: On<RequestEnded>, mut o: ResMut<Observed>| {
+            o.0.push(format!("ended {:?}", ev.state));
+        })
+        .id();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    let handle = app.world().get::<HordeImages>(e).unwrap().0[0].clone();
+    let assets = app.world().resource::<Assets<Image>>();
+    let image = assets.get(&handle).expect("the image is in Assets<Image>");
+    assert_eq!((image.width(), image.height()), (64, 128));
+    assert_eq!(
+        image.data.as_deref().unwrap(),
+        draw("a tower", 11, 64, 128).as_raw().as_slice()
+    );
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.images.len(), 1);
+    assert_eq!(seen.images[0].entity, e);
+    assert_eq!(seen.images[0].worker, "bevy-dreamer");
+    assert!(matches!(seen.ended[0].state, HordeRequestState::Done));
+    assert!(
+        seen.worker
+            .iter()
+            .any(|w| matches!(w, WorkerEvent::KudosEarned { .. }))
+    );
+    let observed = &app.world().resource::<Observed>().0;
+    assert_eq!(
+        observed,
+        &[format!("image for {e:?}"), "ended Done".to_owned()]
+    );
+}
+
+/// A game system answering text jobs: it "writes" by echoing the prompt.
+fn answer_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
+    for j in jobs.read() {
+        if let Job::Text(t) = &j.job {
+            let text = format!(" ...and {} lived happily.", t.prompt.len());
+            horde.answer_job(
+                j.ticket,
+                Ok(Output::Text(TextResult {
+                    text,
+                    tokens: Some(5),
+                    seed: None,
+                })),
+            );
+        }
+    }
+}
+
+#[test]
+fn text_arrives_answered_by_a_game_system() {
+    let h = horde();
+    let backend = WorkerBackend::Game {
+        kind: WorkKind::Text,
+        offer: Offer {
+            models: vec!["koboldcpp/bevy-model".into()],
+            ..Offer::default()
+        },
+    };
+    let mut app = app(&h, Some(worker("bevy-scribe", backend)));
+    app.insert_resource(HordeIdle(true))
+        .add_systems(Update, answer_jobs);
+    let mut req = TextGenerateRequest::new("Once".to_owned());
+    req.options.models = Some(vec!["koboldcpp/bevy-model".into()]);
+    let e = app.world_mut().spawn(HordeTextRequest(req)).id();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    assert_eq!(
+        app.world().get::<HordeTexts>(e).unwrap().0,
+        [" ...and 4 lived happily."]
+    );
+    assert_eq!(
+        app.world().resource::<Seen>().texts[0].worker,
+        "bevy-scribe"
+    );
+}
+
+fn queued(api: &str) -> u64 {
+    let body: serde_json::Value = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            reqwest::get(format!("{api}/v2/status/performance"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+    body["queued_requests"].as_u64().unwrap()
+}
+
+#[test]
+fn despawning_a_request_cancels_it_on_the_server_and_failures_show() {
+    let h = horde();
+    let mut app = app(&h, None);
+    // No worker serves this model: it waits in the queue.
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a ship", 64, 64)))
+        .id();
+    run_until(&mut app, |w| {
+        matches!(
+            w.get::<HordeRequestState>(e),
+            Some(HordeRequestState::Queued { .. })
+        )
+    });
+    assert_eq!(queued(&h.api), 1);
+    app.world_mut().despawn(e);
+    let start = Instant::now();
+    while queued(&h.api) != 0 {
+        app.update();
+        assert!(start.elapsed() < Duration::from_secs(30), "not cancelled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // An invalid request: the horde's refusal in the state and a message.
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a wall", 65, 64)))
+        .id();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    match state(&mut app, e) {
+        Some(HordeRequestState::Failed { rc, message }) => {
+            assert_eq!(rc.as_deref(), Some("InvalidSize"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    let seen = app.world().resource::<Seen>();
+    assert!(
+        seen.ended
+            .iter()
+            .any(|m| m.entity == e && matches!(m.state, HordeRequestState::Failed { .. }))
+    );
+}
+
+#[test]
+fn the_worker_pops_only_while_the_game_says_the_player_is_idle() {
+    let h = horde();
+    let w = worker(
+        "bevy-idle",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    );
+    let mut app = app(&h, Some(w));
+    let horde_req = |app: &mut App| {
+        app.world_mut()
+            .spawn(HordeImageRequest(image_request("a field", 64, 64)))
+            .id()
+    };
+    let e = horde_req(&mut app);
+    // Playing: half a second of frames, and the request still waits.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(500) {
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let waiting = matches!(
+        state(&mut app, e),
+        Some(
+            HordeRequestState::Queued { .. }
+                | HordeRequestState::Processing {
+                    processing: 0,
+                    finished: 0,
+                    ..
+                }
+        )
+    );
+    assert!(waiting, "{:?}", state(&mut app, e));
+    // The player walks away.
+    app.insert_resource(HordeIdle(true));
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    let seen = app.world().resource::<Seen>();
+    assert!(
+        seen.worker
+            .iter()
+            .any(|w| matches!(w, WorkerEvent::Offering { on: true }))
+    );
+}
