@@ -15,7 +15,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn base() -> App {
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, AssetPlugin::default(), ImagePlugin::default()));
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+    ));
     app.finish();
     app.cleanup();
     app
