@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run -p bevy_gallery                       # a window, the public horde
+//! cargo run -p bevy_gallery -- [--model NAME] "a prompt" …   # requested at start
 //! HORDE_URL=http://127.0.0.1:7001/api HORDE_API_KEY=… cargo run -p bevy_gallery
 //! cargo run -p bevy_gallery -- --headless --frames 600 [--model NAME] "a red potion"
 //! ```
@@ -47,9 +48,33 @@ fn main() {
             plugin(),
         ))
         .init_resource::<Prompt>()
-        .add_systems(Startup, setup)
+        .insert_resource(StartWith(args))
+        .add_systems(Startup, (setup, start_with))
         .add_systems(Update, (type_prompt, show_progress, add_images))
         .run();
+}
+
+/// Prompts given on the command line (`--model NAME` picks the model),
+/// requested at start.
+#[derive(Resource)]
+struct StartWith(Vec<String>);
+
+fn start_with(start: Res<StartWith>, mut horde: Horde) {
+    let mut model = None;
+    let mut it = start.0.iter();
+    while let Some(a) = it.next() {
+        if a == "--model" {
+            model = it.next().cloned();
+            continue;
+        }
+        let mut req = bevy_horde::horde_core::api::ImageGenerateRequest::new(a.clone());
+        req.params = Some(bevy_horde::horde_core::api::ImageParams {
+            n: Some(2),
+            ..default()
+        });
+        req.options.models = model.clone().map(|m| vec![m]);
+        horde.request_image(req);
+    }
 }
 
 /// The prompt being typed.
