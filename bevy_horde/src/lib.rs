@@ -63,19 +63,20 @@ pub use horde_core;
 pub use horde_core::runtime::{JobTicket, WorkerBackend};
 pub use plugin::{Horde, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker};
 pub use request::{
-    HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation, HordeInterrogationReady,
-    HordeInterrogationRequest, HordeRequestEnded, HordeRequestId, HordeRequestState,
-    HordeTextReady, HordeTextRequest, HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
-    RequestEnded, TextArrived,
+    HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation,
+    HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordeQuestionFailed,
+    HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady, HordeTextRequest,
+    HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded, TextArrived,
 };
 
 /// Everything a game needs, with the Bevy message reader.
 pub mod prelude {
     pub use super::{
-        Horde, HordeIdle, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogationReady,
-        HordeInterrogationRequest, HordePlugin, HordeRequestEnded, HordeRequestState, HordeSet,
-        HordeTextReady, HordeTextRequest, HordeTexts, HordeWorker, HordeWorkerJob,
-        HordeWorkerStatus, ImageArrived, RequestEnded, TextArrived,
+        Horde, HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest, HordeImages,
+        HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordePlugin,
+        HordeRequestEnded, HordeRequestState, HordeSet, HordeTextReady, HordeTextRequest,
+        HordeTexts, HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded,
+        TextArrived,
     };
     pub use bevy_ecs::message::MessageReader;
 }

@@ -12,8 +12,9 @@ use horde_core::runtime::{Event, JobTicket, Runtime, RuntimeConfig, WorkerBacken
 use horde_core::worker::{BackendError, Output, WorkerConfig};
 
 use crate::request::{
-    HordeImageReady, HordeImageRequest, HordeInterrogationReady, HordeRequestEnded, HordeTextReady,
-    HordeTextRequest, HordeWorkerJob, HordeWorkerStatus,
+    HordeEstimate, HordeImageReady, HordeImageRequest, HordeInterrogationReady, HordeModels,
+    HordeQuestionFailed, HordeRequestEnded, HordeTextReady, HordeTextRequest, HordeWorkerJob,
+    HordeWorkerStatus,
 };
 use crate::systems;
 
@@ -144,6 +145,9 @@ impl Plugin for HordePlugin {
             .add_message::<HordeRequestEnded>()
             .add_message::<HordeWorkerStatus>()
             .add_message::<HordeWorkerJob>()
+            .add_message::<HordeEstimate>()
+            .add_message::<HordeModels>()
+            .add_message::<HordeQuestionFailed>()
             .configure_sets(
                 PreUpdate,
                 (HordeSet::Submit, HordeSet::Poll, HordeSet::Apply).chain(),
@@ -184,6 +188,18 @@ impl Horde<'_, '_> {
         self.commands
             .spawn(HordeTextRequest(TextGenerateRequest::new(prompt.into())))
             .id()
+    }
+
+    /// Asks what `req` would cost; the answer comes as a [`HordeEstimate`]
+    /// message carrying the returned id.
+    pub fn estimate_image(&self, req: ImageGenerateRequest) -> horde_core::runtime::RequestId {
+        self.runtime.0.estimate_image(req)
+    }
+
+    /// Asks which models of `kind` are served now; the answer comes as a
+    /// [`HordeModels`] message carrying the returned id.
+    pub fn models(&self, kind: horde_core::api::ModelType) -> horde_core::runtime::RequestId {
+        self.runtime.0.models(kind)
     }
 
     /// The worker must give the GPU back now: its current job goes back to

@@ -180,3 +180,30 @@ pub struct HordeWorkerJob {
     /// The job.
     pub job: Job,
 }
+
+/// What an image request would cost: the answer to [`crate::Horde::estimate_image`] (message).
+#[derive(Message, Clone, Debug)]
+pub struct HordeEstimate {
+    /// The id [`crate::Horde::estimate_image`] answered.
+    pub request: RequestId,
+    /// Kudos for the whole request.
+    pub kudos: f64,
+}
+
+/// The models served now: the answer to [`crate::Horde::models`] (message).
+#[derive(Message, Clone, Debug)]
+pub struct HordeModels {
+    /// The id [`crate::Horde::models`] answered.
+    pub request: RequestId,
+    /// Each model with its workers, queue and speed.
+    pub models: Vec<horde_core::api::ActiveModel>,
+}
+
+/// An estimate or a model list could not be had (message).
+#[derive(Message, Clone, Debug)]
+pub struct HordeQuestionFailed {
+    /// The id the question answered.
+    pub request: RequestId,
+    /// Why, with upstream's rc when the horde gave one.
+    pub state: HordeRequestState,
+}

@@ -12,10 +12,10 @@ use wgpu_types::{Extent3d, TextureDimension, TextureFormat};
 
 use crate::plugin::{Drained, HordeIdle, HordeRuntime, HordeWorker};
 use crate::request::{
-    HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation, HordeInterrogationReady,
-    HordeInterrogationRequest, HordeRequestEnded, HordeRequestId, HordeRequestState,
-    HordeTextReady, HordeTextRequest, HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
-    RequestEnded, TextArrived,
+    HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation,
+    HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordeQuestionFailed,
+    HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady, HordeTextRequest,
+    HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded, TextArrived,
 };
 
 type NewRequests<'w, 's> = Query<
@@ -217,7 +217,25 @@ pub(crate) fn apply(
             ),
             Event::Failed { id, error } => {
                 let state = HordeRequestState::failed(&error);
-                end(&mut commands, &mut states, &mut out, owner(&id), state);
+                match owner(&id) {
+                    Some(e) => end(&mut commands, &mut states, &mut out, Some(e), state),
+                    None => {
+                        out.questions
+                            .failed
+                            .write(HordeQuestionFailed { request: id, state });
+                    }
+                }
+            }
+            Event::Estimated { id, kudos } => {
+                out.questions
+                    .estimates
+                    .write(HordeEstimate { request: id, kudos });
+            }
+            Event::Models { id, models } => {
+                out.questions.models.write(HordeModels {
+                    request: id,
+                    models,
+                });
             }
             Event::Cancelled { id } => {
                 end(
@@ -250,6 +268,15 @@ pub(crate) struct ApplyWriters<'w> {
     ended: MessageWriter<'w, HordeRequestEnded>,
     status: MessageWriter<'w, HordeWorkerStatus>,
     jobs: MessageWriter<'w, HordeWorkerJob>,
+    questions: QuestionWriters<'w>,
+}
+
+/// The writers of answers to one-shot questions.
+#[derive(bevy_ecs::system::SystemParam)]
+pub(crate) struct QuestionWriters<'w> {
+    estimates: MessageWriter<'w, HordeEstimate>,
+    models: MessageWriter<'w, HordeModels>,
+    failed: MessageWriter<'w, HordeQuestionFailed>,
 }
 
 fn end(

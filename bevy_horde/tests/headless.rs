@@ -360,3 +360,60 @@ fn the_worker_pops_only_while_the_game_says_the_player_is_idle() {
             .any(|w| matches!(w, WorkerEvent::Offering { on: true }))
     );
 }
+
+#[derive(Resource, Default)]
+struct Answers {
+    asked: Vec<horde_core::runtime::RequestId>,
+    estimates: Vec<(horde_core::runtime::RequestId, f64)>,
+    models: Vec<(horde_core::runtime::RequestId, Vec<String>)>,
+    failed: Vec<String>,
+}
+
+fn ask(horde: Horde, mut answers: ResMut<Answers>, mut once: Local<bool>) {
+    if !*once {
+        *once = true;
+        let a = horde.estimate_image(image_request("a cliff", 512, 512));
+        let b = horde.models(horde_core::api::ModelType::Image);
+        answers.asked = vec![a, b];
+    }
+}
+
+fn collect(
+    mut answers: ResMut<Answers>,
+    mut estimates: MessageReader<HordeEstimate>,
+    mut models: MessageReader<HordeModels>,
+    mut failed: MessageReader<bevy_horde::HordeQuestionFailed>,
+) {
+    answers
+        .failed
+        .extend(failed.read().map(|f| format!("{:?}", f.state)));
+    for e in estimates.read() {
+        answers.estimates.push((e.request, e.kudos));
+    }
+    for m in models.read() {
+        let names = m.models.iter().map(|m| m.name.clone()).collect();
+        answers.models.push((m.request, names));
+    }
+}
+
+#[test]
+fn estimates_and_the_model_list_arrive_as_messages() {
+    let h = horde();
+    let w = worker(
+        "bevy-lister",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    );
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true))
+        .init_resource::<Answers>()
+        .add_systems(Update, (ask, collect));
+    run_until(&mut app, |w| {
+        let a = w.resource::<Answers>();
+        assert!(a.failed.is_empty(), "{:?}", a.failed);
+        !a.estimates.is_empty() && !a.models.is_empty()
+    });
+    let a = app.world().resource::<Answers>();
+    assert_eq!(a.estimates[0].0, a.asked[0]);
+    assert!(a.estimates[0].1 > 0.0);
+    assert_eq!(a.models[0].0, a.asked[1]);
+}

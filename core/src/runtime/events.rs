@@ -93,6 +93,20 @@ pub enum Event {
         /// The request.
         id: RequestId,
     },
+    /// What an image request would cost ([`super::Runtime::estimate_image`]).
+    Estimated {
+        /// The question.
+        id: RequestId,
+        /// Kudos for the whole request.
+        kudos: f64,
+    },
+    /// The models served now ([`super::Runtime::models`]).
+    Models {
+        /// The question.
+        id: RequestId,
+        /// Each model with its workers, queue and speed.
+        models: Vec<crate::api::ActiveModel>,
+    },
     /// One of the runtime's workers did something.
     Worker {
         /// The worker's name.

@@ -42,6 +42,32 @@ pub(crate) fn run(
         while let Some(command) = commands.recv().await {
             match command {
                 Command::Worker(c) => workers.command(c),
+                Command::Estimate(id, req) => {
+                    let (client, out) = (client.clone(), out.clone());
+                    running.push(tokio::task::spawn_local(async move {
+                        let event = match client.estimate_image(&req).await {
+                            Ok(e) => Event::Estimated { id, kudos: e.kudos },
+                            Err(e) => Event::Failed {
+                                id,
+                                error: failure(&e),
+                            },
+                        };
+                        let _ = out.send(Delivery::Event(event));
+                    }));
+                }
+                Command::Models(id, kind) => {
+                    let (client, out) = (client.clone(), out.clone());
+                    running.push(tokio::task::spawn_local(async move {
+                        let event = match client.models(kind.as_str()).await {
+                            Ok(models) => Event::Models { id, models },
+                            Err(e) => Event::Failed {
+                                id,
+                                error: failure(&e),
+                            },
+                        };
+                        let _ = out.send(Delivery::Event(event));
+                    }));
+                }
                 Command::Cancel(id) => {
                     if let Some(c) = cancels.lock().get(&id) {
                         c.cancel();
@@ -73,6 +99,14 @@ pub(crate) fn run(
         let all = futures_all(running);
         let _ = tokio::time::timeout(config.shutdown_grace, all).await;
     });
+}
+
+/// A failed one-shot question, worded as the horde's errors are.
+fn failure(e: &crate::client::ClientError) -> crate::api::ErrorBody {
+    match e {
+        crate::client::ClientError::Api { body, .. } => body.clone(),
+        other => crate::client::lifecycle::client_error("RequestFailed", other.to_string()),
+    }
 }
 
 async fn futures_all(tasks: Vec<tokio::task::JoinHandle<()>>) {

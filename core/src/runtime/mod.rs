@@ -78,6 +78,8 @@ pub(crate) enum Command {
     Interrogation(RequestId, Box<crate::api::InterrogationRequest>),
     Cancel(RequestId),
     CancelAll,
+    Estimate(RequestId, Box<ImageGenerateRequest>),
+    Models(RequestId, crate::api::ModelType),
     Worker(WorkerCommand),
 }
 
@@ -152,6 +154,22 @@ impl Runtime {
     pub fn submit_interrogation(&self, req: crate::api::InterrogationRequest) -> RequestId {
         let id = self.id();
         self.send(Command::Interrogation(id, Box::new(req)));
+        id
+    }
+
+    /// Asks what an image request would cost (nothing is queued); the
+    /// answer arrives as [`Event::Estimated`] (or [`Event::Failed`]).
+    pub fn estimate_image(&self, req: ImageGenerateRequest) -> RequestId {
+        let id = self.id();
+        self.send(Command::Estimate(id, Box::new(req)));
+        id
+    }
+
+    /// Asks which models of `kind` the horde serves now; the answer
+    /// arrives as [`Event::Models`] (or [`Event::Failed`]).
+    pub fn models(&self, kind: crate::api::ModelType) -> RequestId {
+        let id = self.id();
+        self.send(Command::Models(id, kind));
         id
     }
 
