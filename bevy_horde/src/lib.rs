@@ -39,7 +39,7 @@
 //!    ([`HordeImages`], [`HordeTexts`], [`HordeInterrogation`]) and
 //!    announced twice: as messages ([`HordeImageReady`], [`HordeTextReady`],
 //!    [`HordeRequestEnded`], …) for `MessageReader` systems, and as entity
-//!    events ([`ImageArrived`], [`TextArrived`], [`RequestEnded`]) for
+//!    events ([`ImageArrived`], [`TextArrived`], [`FormArrived`], [`RequestEnded`]) for
 //!    `.observe(...)` callbacks on the request entity.
 //!
 //! Despawning a request entity cancels the request on the server.
@@ -63,20 +63,21 @@ pub use horde_core;
 pub use horde_core::runtime::{JobTicket, WorkerBackend};
 pub use plugin::{Horde, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker};
 pub use request::{
-    HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation,
-    HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordeQuestionFailed,
-    HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady, HordeTextRequest,
-    HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded, TextArrived,
+    FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
+    HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
+    HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
+    HordeTextRequest, HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded,
+    TextArrived,
 };
 
 /// Everything a game needs, with the Bevy message reader.
 pub mod prelude {
     pub use super::{
-        Horde, HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest, HordeImages,
-        HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordePlugin,
-        HordeRequestEnded, HordeRequestState, HordeSet, HordeTextReady, HordeTextRequest,
-        HordeTexts, HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded,
-        TextArrived,
+        FormArrived, Horde, HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest,
+        HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
+        HordeModels, HordePlugin, HordeRequestEnded, HordeRequestState, HordeSet, HordeTextReady,
+        HordeTextRequest, HordeTexts, HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
+        RequestEnded, TextArrived,
     };
     pub use bevy_ecs::message::MessageReader;
 }

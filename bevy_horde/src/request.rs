@@ -151,6 +151,17 @@ pub struct TextArrived {
     pub text: String,
 }
 
+/// A form of an interrogation finished (entity event).
+#[derive(EntityEvent, Clone, Debug)]
+pub struct FormArrived {
+    /// The request entity.
+    pub entity: Entity,
+    /// The form.
+    pub form: String,
+    /// Its result.
+    pub result: serde_json::Map<String, serde_json::Value>,
+}
+
 /// The request ended (entity event).
 #[derive(EntityEvent, Clone, Debug)]
 pub struct RequestEnded {

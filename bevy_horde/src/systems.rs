@@ -12,10 +12,11 @@ use wgpu_types::{Extent3d, TextureDimension, TextureFormat};
 
 use crate::plugin::{Drained, HordeIdle, HordeRuntime, HordeWorker};
 use crate::request::{
-    HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation,
-    HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordeQuestionFailed,
-    HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady, HordeTextRequest,
-    HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded, TextArrived,
+    FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
+    HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
+    HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
+    HordeTextRequest, HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded,
+    TextArrived,
 };
 
 type NewRequests<'w, 's> = Query<
@@ -203,6 +204,11 @@ pub(crate) fn apply(
                     }
                 }
                 out.forms.write(HordeInterrogationReady {
+                    entity: e,
+                    form: form.clone(),
+                    result: result.clone(),
+                });
+                commands.trigger(FormArrived {
                     entity: e,
                     form,
                     result,

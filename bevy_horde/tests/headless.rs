@@ -417,3 +417,43 @@ fn estimates_and_the_model_list_arrive_as_messages() {
     assert!(a.estimates[0].1 > 0.0);
     assert_eq!(a.models[0].0, a.asked[1]);
 }
+
+#[test]
+fn interrogations_arrive_as_a_component_a_message_and_an_entity_event() {
+    use base64::Engine;
+    let h = horde();
+    let w = worker(
+        "bevy-alchemist",
+        WorkerBackend::Backend(Arc::new(
+            horde_core::worker::backends::image_facts::ImageFacts,
+        )),
+    );
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true));
+    app.init_resource::<Observed>();
+    let red = image::RgbaImage::from_pixel(64, 64, image::Rgba([200, 30, 30, 255]));
+    let webp = horde_core::worker::backends::procedural::to_webp(&red).unwrap();
+    let req: horde_core::api::InterrogationRequest = serde_json::from_value(serde_json::json!({
+        "source_image": base64::engine::general_purpose::STANDARD.encode(webp),
+        "forms": [{"name": "caption"}]
+    }))
+    .unwrap();
+    let e = app
+        .world_mut()
+        .spawn(HordeInterrogationRequest(req))
+        .observe(|ev: On<FormArrived>, mut o: ResMut<Observed>| {
+            o.0.push(format!("{}: {}", ev.form, ev.result["caption"]));
+        })
+        .id();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    let got = &app.world().get::<HordeInterrogation>(e).unwrap().0;
+    assert_eq!(got["caption"], "a 64x64 image, mostly red");
+    assert_eq!(
+        app.world().resource::<Observed>().0,
+        ["caption: \"a 64x64 image, mostly red\""]
+    );
+}
