@@ -7,11 +7,13 @@
 //! - [`run`] — the [`Worker`] loop: pop → generate → upload → submit;
 //! - [`events`] — [`WorkerEvent`]s out, [`WorkerHandle`] controls in;
 //! - [`calls`] — the worker's endpoints on [`crate::client::HordeClient`];
-//! - [`speed`] — the measured speed that keeps pops within their ttl.
+//! - [`speed`] — the measured speed that keeps pops within their ttl;
+//! - [`describe`] — jobs and events as JSON, for the C and Godot surfaces.
 
 pub mod backends;
 pub mod calls;
 pub mod config;
+pub mod describe;
 pub mod events;
 pub mod job;
 pub mod run;
