@@ -401,3 +401,26 @@ async fn requests_in_flight_are_bounded_and_cancel_all_ends_everything() {
     assert_eq!(perf["queued_requests"], 0);
     rt.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_sent_right_after_the_submit_is_not_lost() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 100.0, false).await;
+    let rt = runtime(&h.api, &key);
+    // Nobody serves the request; the cancel follows before the I/O thread
+    // has even started the request's task.
+    let a = rt.submit_image(ImageGenerateRequest::new("cancelled at once"));
+    rt.cancel(a);
+    let b = rt.submit_text(TextGenerateRequest::new("also cancelled at once".to_owned()));
+    rt.cancel(b);
+    let events = events_until(&rt, |e| {
+        e.iter()
+            .filter(|e| matches!(e, Event::Cancelled { .. }))
+            .count()
+            == 2
+    })
+    .await;
+    assert!(!events.iter().any(|e| matches!(e, Event::Failed { .. })));
+    let (_, perf) = h.get("/v2/status/performance", None).await;
+    assert_eq!(perf["queued_requests"], 0);
+}

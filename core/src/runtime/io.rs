@@ -163,20 +163,22 @@ struct Task {
     out: Sender<Delivery>,
     /// The lifecycle's notes so far; the last one is the ending.
     notes: Vec<Note>,
+    /// Set by a cancel; registered when the command arrives, so a cancel
+    /// sent right after the submit is not lost.
+    signal: Option<crate::client::CancelSignal>,
 }
 
 impl Task {
     /// Registers the cancel handle and waits for a slot; `None` (after
     /// reporting `Cancelled`) when cancelled before the horde heard of it.
     async fn begin(
-        &self,
+        &mut self,
         slots: Arc<tokio::sync::Semaphore>,
     ) -> Option<(
         tokio::sync::OwnedSemaphorePermit,
         crate::client::CancelSignal,
     )> {
-        let (handle, signal) = cancel_pair();
-        self.cancels.lock().insert(self.id, handle);
+        let signal = self.signal.take()?;
         let permit = slots.acquire_owned().await.ok()?;
         if signal.is_set() {
             self.send(Event::Cancelled { id: self.id });
@@ -212,6 +214,8 @@ fn task(
     cancels: &Cancels,
     out: &Sender<Delivery>,
 ) -> Task {
+    let (handle, signal) = cancel_pair();
+    cancels.lock().insert(id, handle);
     Task {
         id,
         client: client.clone(),
@@ -219,6 +223,7 @@ fn task(
         cancels: cancels.clone(),
         out: out.clone(),
         notes: Vec::new(),
+        signal: Some(signal),
     }
 }
 
