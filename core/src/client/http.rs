@@ -320,7 +320,7 @@ impl HordeClient {
     ) -> Result<ImageStatus, ErrorBody> {
         let mut driver = Driver::new(policy, true, cancel);
         let mut last = None;
-        while let Some(action) = driver.next().await {
+        while let Some(action) = driver.next(&mut on_note).await {
             let reply = match action {
                 Action::Submit => self
                     .submit_image(req)
@@ -353,7 +353,7 @@ impl HordeClient {
     ) -> Result<TextStatus, ErrorBody> {
         let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
-        while let Some(action) = driver.next().await {
+        while let Some(action) = driver.next(&mut on_note).await {
             let reply = match action {
                 Action::Submit => self.submit_text(req).await.map(|r| Reply::Accepted(r.id.0)),
                 Action::Poll(id) | Action::Fetch(id) => self.text_status(&id).await.map(|s| {
@@ -385,7 +385,7 @@ impl HordeClient {
     ) -> Result<InterrogationStatus, ErrorBody> {
         let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
-        while let Some(action) = driver.next().await {
+        while let Some(action) = driver.next(&mut on_note).await {
             let reply = match action {
                 Action::Submit => self
                     .submit_interrogation(req)
@@ -503,14 +503,27 @@ impl Driver {
     }
 
     /// The next action to perform, after any sleep; `None` when finished.
-    async fn next(&mut self) -> Option<Action> {
+    /// A request ended before the horde took it reports its note here.
+    async fn next(&mut self, on_note: &mut impl FnMut(&Note)) -> Option<Action> {
         loop {
             if self.cancel.as_ref().is_some_and(CancelSignal::is_set) {
                 self.life.cancel();
             }
-            match self.life.next(self.now()) {
+            let now = self.now();
+            for note in self.life.end_unsubmitted(now) {
+                if let Note::Failed(e) = &note {
+                    self.failure = Some(e.clone());
+                }
+                on_note(&note);
+            }
+            match self.life.next(now) {
                 Action::Done => return None,
                 Action::Sleep(until) => {
+                    // Wake for the deadline too, which ends a request still submitting.
+                    let until = self
+                        .life
+                        .deadline()
+                        .map_or(until, |d| until.min(d.max(now)));
                     let nap =
                         tokio::time::sleep(Duration::from_secs_f64((until - self.now()).max(0.0)));
                     match self.cancel.as_mut() {

@@ -212,6 +212,31 @@ impl Lifecycle {
         }
     }
 
+    /// While the horde does not have the request yet (the submit is being
+    /// retried, say against an unreachable server), a cancel or a passed
+    /// deadline ends it here: there is nothing to cancel on the server.
+    /// Answers the ending's note, or nothing while the request goes on.
+    pub fn end_unsubmitted(&mut self, now: f64) -> Vec<Note> {
+        if self.phase != Phase::Submitting {
+            return Vec::new();
+        }
+        if self.cancel_asked {
+            return self.finish(Note::Cancelled);
+        }
+        if self.deadline().is_some_and(|d| now >= d) {
+            return self.finish(Note::Failed(client_error(
+                "DeadlineExceeded",
+                "The horde could not take the request before its deadline.",
+            )));
+        }
+        Vec::new()
+    }
+
+    /// When the request's deadline passes, if it has one.
+    pub fn deadline(&self) -> Option<f64> {
+        self.policy.deadline.map(|d| self.started + d)
+    }
+
     fn backoff(&mut self, now: f64, retry_after: Option<f64>) {
         // xorshift: a deterministic jitter of up to a quarter of the delay.
         self.jitter ^= self.jitter << 13;
@@ -333,6 +358,37 @@ impl Lifecycle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cancels_and_deadlines_end_a_request_the_horde_never_took() {
+        let policy = Policy {
+            deadline: Some(5.0),
+            ..Policy::default()
+        };
+        let mut l = Lifecycle::new(policy.clone(), true, 0.0, 1);
+        assert_eq!(l.next(0.0), Action::Submit);
+        assert!(
+            l.on_reply(0.1, Reply::Transient("refused".into()))
+                .is_empty()
+        );
+        assert!(l.end_unsubmitted(1.0).is_empty());
+        assert_eq!(l.deadline(), Some(5.0));
+        let notes = l.end_unsubmitted(5.0);
+        assert!(
+            matches!(&notes[..], [Note::Failed(e)] if e.rc == Some(Rc::Unknown("DeadlineExceeded".into())))
+        );
+        assert_eq!(l.next(5.0), Action::Done);
+
+        let mut l = Lifecycle::new(policy, true, 0.0, 1);
+        assert_eq!(l.next(0.0), Action::Submit);
+        assert!(
+            l.on_reply(0.1, Reply::Transient("refused".into()))
+                .is_empty()
+        );
+        l.cancel();
+        assert_eq!(l.end_unsubmitted(0.2), vec![Note::Cancelled]);
+        assert_eq!(l.next(0.2), Action::Done);
+    }
 
     fn check(json: &str) -> RequestStatusCheck {
         serde_json::from_str(json).expect("a check body")

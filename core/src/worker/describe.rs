@@ -155,7 +155,10 @@ mod tests {
             max_context_length: 1024,
         });
         let d = job.describe();
-        assert_eq!((d["kind"].as_str(), d["max_length"].as_u64()), (Some("text"), Some(40)));
+        assert_eq!(
+            (d["kind"].as_str(), d["max_length"].as_u64()),
+            (Some("text"), Some(40))
+        );
         assert!(job.source_image().is_none());
     }
 }

@@ -1,0 +1,353 @@
+//! `horde_server`: an embedded coordinator — a private horde inside the
+//! game's own process, for a dedicated server written in C or C++. With the
+//! `coordinator` feature off the functions stay (the ABI does not change)
+//! and answer `HORDE_STATUS_UNSUPPORTED`.
+
+use std::ffi::c_char;
+
+use crate::boundary::{Versioned, arg, guard, out, versioned};
+#[cfg(not(feature = "coordinator"))]
+use crate::status::Failure;
+use crate::status::horde_status;
+
+/// Where and how an embedded coordinator serves. Fill it with
+/// `horde_server_config_init`; NULLs mean the defaults.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct horde_server_config {
+    /// `sizeof(horde_server_config)`, for forward compatibility.
+    pub struct_size: usize,
+    /// A coordinator configuration file (the TOML `horde serve --config`
+    /// reads); NULL for the defaults.
+    pub config_path: *const c_char,
+    /// The address to listen on, such as `0.0.0.0:7001`; NULL is the file's
+    /// (or, without a file, `127.0.0.1:0`: a free port on loopback).
+    pub listen: *const c_char,
+    /// The data directory (SQLite and result images); NULL is the file's
+    /// (or, without a file, a fresh temporary directory removed on free).
+    pub data_dir: *const c_char,
+}
+
+impl Versioned for horde_server_config {
+    const MIN_SIZE: usize = std::mem::size_of::<horde_server_config>();
+    fn defaults() -> Self {
+        Self {
+            struct_size: std::mem::size_of::<Self>(),
+            config_path: std::ptr::null(),
+            listen: std::ptr::null(),
+            data_dir: std::ptr::null(),
+        }
+    }
+}
+
+/// A running embedded coordinator.
+pub struct horde_server {
+    #[cfg(feature = "coordinator")]
+    inner: running::Running,
+}
+
+/// Fills `config` with the defaults and its `struct_size`.
+///
+/// # Safety
+/// `config` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_server_config_init(
+    config: *mut horde_server_config,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        *unsafe { out(config, "config") }? = horde_server_config::defaults();
+        Ok(())
+    })
+}
+
+/// Starts a coordinator on its own threads; it serves until
+/// `horde_server_free`. On success `*server_out` is owned by the caller.
+/// `HORDE_STATUS_BUSY` when another coordinator holds the data directory,
+/// `HORDE_STATUS_IO` when the address or directory cannot be used.
+///
+/// # Safety
+/// `config` is NULL or a valid struct of its `struct_size`; `server_out`
+/// is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_server_start(
+    config: *const horde_server_config,
+    server_out: *mut *mut horde_server,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (config, server_out) =
+            unsafe { (versioned(config, "config")?, out(server_out, "server_out")?) };
+        #[cfg(feature = "coordinator")]
+        {
+            let inner = running::Running::start(&config)?;
+            *server_out = Box::into_raw(Box::new(horde_server { inner }));
+            Ok(())
+        }
+        #[cfg(not(feature = "coordinator"))]
+        {
+            let _ = (config, server_out);
+            Err(unsupported())
+        }
+    })
+}
+
+#[cfg(not(feature = "coordinator"))]
+fn unsupported() -> Failure {
+    Failure::new(
+        horde_status::HORDE_STATUS_UNSUPPORTED,
+        "this libhorde was built without the `coordinator` feature",
+    )
+}
+
+/// The API base clients and workers use (`http://127.0.0.1:PORT/api`), as
+/// a NUL-terminated string owned by the server: valid until
+/// `horde_server_free`. NULL when `server` is NULL.
+///
+/// # Safety
+/// `server` is NULL or a live server.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_server_api_url(server: *const horde_server) -> *const c_char {
+    crate::boundary::guard_value(std::ptr::null(), || {
+        // SAFETY: the caller's contract.
+        match unsafe { server.as_ref() } {
+            #[cfg(feature = "coordinator")]
+            Some(s) => s.inner.api.as_ptr(),
+            _ => std::ptr::null(),
+        }
+    })
+}
+
+/// Registers a user with `kudos` to spend (`trusted` users' workers serve
+/// trusted-only requests) and writes its new API key, NUL-terminated, into
+/// `key_buf`, which must hold at least `HORDE_API_KEY_BUF` bytes.
+///
+/// # Safety
+/// `server` is NULL or live; `alias` is NULL or a NUL-terminated string;
+/// `key_buf` is NULL or `key_buf_len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_server_add_user(
+    server: *const horde_server,
+    alias: *const c_char,
+    kudos: f64,
+    trusted: bool,
+    key_buf: *mut c_char,
+    key_buf_len: usize,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let server = unsafe { arg(server, "server") }?;
+        // SAFETY: the caller's contract.
+        let alias = unsafe { crate::boundary::str_arg(alias, "alias") }?;
+        if key_buf.is_null() {
+            return Err(crate::status::Failure::new(
+                horde_status::HORDE_STATUS_NULL_PARAM,
+                "`key_buf` must not be NULL",
+            ));
+        }
+        #[cfg(feature = "coordinator")]
+        {
+            let key = server.inner.add_user(alias, kudos, trusted, key_buf_len)?;
+            // SAFETY: the caller promises key_buf_len bytes; add_user checked the key fits.
+            unsafe {
+                std::ptr::copy_nonoverlapping(key.as_ptr(), key_buf.cast::<u8>(), key.len());
+                *key_buf.add(key.len()) = 0;
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "coordinator"))]
+        {
+            let _ = (server, alias, kudos, trusted, key_buf_len);
+            Err(unsupported())
+        }
+    })
+}
+
+/// Stops the coordinator (finishing what is in flight and flushing its
+/// storage), joins its threads, and removes its temporary data directory
+/// if it made one. The API URL string becomes invalid. NULL is a no-op.
+///
+/// # Safety
+/// `server` is NULL or a server from `horde_server_start` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_server_free(server: *mut horde_server) {
+    crate::boundary::guard_value((), || {
+        if !server.is_null() {
+            // SAFETY: the pointer came from Box::into_raw in horde_server_start.
+            drop(unsafe { Box::from_raw(server) });
+        }
+    });
+}
+
+#[cfg(feature = "coordinator")]
+mod running {
+    //! The coordinator's threads and its shutdown.
+
+    use std::ffi::CString;
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+
+    use horde_core::coordinator::config::Config;
+    use horde_core::coordinator::horde::NewUser;
+    use horde_core::coordinator::http::AppState;
+    use horde_core::coordinator::server::{Coordinator, StartError};
+
+    use super::horde_server_config;
+    use crate::status::{Failure, horde_status};
+
+    pub(super) struct Running {
+        pub(super) api: CString,
+        app: AppState,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        task: Option<tokio::task::JoinHandle<()>>,
+        runtime: Option<tokio::runtime::Runtime>,
+        temp: Option<PathBuf>,
+    }
+
+    fn io(e: impl std::fmt::Display) -> Failure {
+        Failure::new(horde_status::HORDE_STATUS_IO, e.to_string())
+    }
+
+    fn temp_dir() -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        std::env::temp_dir().join(format!("libhorde-{}-{nanos:x}", std::process::id()))
+    }
+
+    impl Running {
+        pub(super) fn start(c: &horde_server_config) -> Result<Self, Failure> {
+            // SAFETY (all three): the caller's contract covers its struct's strings.
+            let path = unsafe { crate::boundary::opt_str(c.config_path, "config->config_path") }?;
+            let listen = unsafe { crate::boundary::opt_str(c.listen, "config->listen") }?;
+            let data_dir = unsafe { crate::boundary::opt_str(c.data_dir, "config->data_dir") }?;
+            let mut config = match path {
+                Some(p) => {
+                    Config::load(Some(Path::new(p))).map_err(|e| Failure::invalid(e.to_string()))?
+                }
+                None => Config {
+                    listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    ..Config::default()
+                },
+            };
+            if let Some(l) = listen {
+                config.listen = l.parse().map_err(|e| {
+                    Failure::invalid(format!("`config->listen` {l:?} is not an address: {e}"))
+                })?;
+            }
+            let mut temp = None;
+            match data_dir {
+                Some(d) => config.data_dir = PathBuf::from(d),
+                None if path.is_none() => {
+                    let dir = temp_dir();
+                    std::fs::create_dir_all(&dir).map_err(io)?;
+                    config.data_dir = dir.clone();
+                    temp = Some(dir);
+                }
+                None => {}
+            }
+            let started = Self::serve(config, temp.clone());
+            if started.is_err()
+                && let Some(dir) = &temp
+            {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            started
+        }
+
+        fn serve(config: Config, temp: Option<PathBuf>) -> Result<Self, Failure> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("horde-server")
+                .enable_all()
+                .build()
+                .map_err(io)?;
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind(config.listen))
+                .map_err(|e| io(format!("cannot listen on {}: {e}", config.listen)))?;
+            let addr = listener.local_addr().map_err(io)?;
+            let public = config.public_url(addr);
+            let coordinator = {
+                let _enter = runtime.enter();
+                Coordinator::open(config, addr).map_err(|e| match e {
+                    StartError::Locked(_) => {
+                        Failure::new(horde_status::HORDE_STATUS_BUSY, e.to_string())
+                    }
+                    other => io(other),
+                })?
+            };
+            let app = coordinator.app();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = runtime.spawn(async move {
+                let served = coordinator
+                    .serve(listener, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!("the embedded coordinator stopped: {e}");
+                }
+            });
+            Ok(Self {
+                api: CString::new(format!("{public}/api")).map_err(io)?,
+                app,
+                stop: Some(stop),
+                task: Some(task),
+                runtime: Some(runtime),
+                temp,
+            })
+        }
+
+        pub(super) fn add_user(
+            &self,
+            alias: &str,
+            kudos: f64,
+            trusted: bool,
+            buf_len: usize,
+        ) -> Result<String, Failure> {
+            if alias.trim().is_empty() || alias.len() > 100 {
+                return Err(Failure::invalid("`alias` must be 1 to 100 bytes"));
+            }
+            if !kudos.is_finite() || kudos < 0.0 {
+                return Err(Failure::invalid(format!(
+                    "`kudos` is {kudos}; it must be ≥ 0"
+                )));
+            }
+            if buf_len < crate::HORDE_API_KEY_BUF {
+                return Err(Failure::invalid(format!(
+                    "`key_buf_len` is {buf_len}; HORDE_API_KEY_BUF ({}) bytes are needed",
+                    crate::HORDE_API_KEY_BUF
+                )));
+            }
+            let runtime = self
+                .runtime
+                .as_ref()
+                .ok_or_else(|| Failure::new(horde_status::HORDE_STATUS_SHUT_DOWN, "stopped"))?;
+            let user = NewUser {
+                alias: alias.to_owned(),
+                kudos,
+                trusted,
+                ..NewUser::default()
+            };
+            let (_, key) = runtime
+                .block_on(self.app.run(move |h| h.create_user(user)))
+                .map_err(|e| Failure::new(horde_status::HORDE_STATUS_API, e.body.message))?;
+            Ok(key)
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let (Some(runtime), Some(task)) = (self.runtime.take(), self.task.take()) {
+                let _ = runtime.block_on(task);
+                drop(runtime);
+            }
+            if let Some(dir) = &self.temp {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}

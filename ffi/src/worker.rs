@@ -1,0 +1,423 @@
+//! Lending the GPU: starting a worker on a client, gating it on the
+//! player's idleness, stopping it, and answering the jobs of a worker whose
+//! backend is the game itself.
+
+use std::ffi::c_char;
+
+use horde_core::api::FormName;
+use horde_core::runtime::{JobTicket, WorkerBackend};
+use horde_core::worker::backends::procedural::to_webp;
+use horde_core::worker::{
+    BackendConfig, BackendError, FormResult, ImageResult, Offer, Output, TextResult, WorkKind,
+    WorkerConfig,
+};
+
+use crate::boundary::{Versioned, arg, guard, opt_str, out, slice, str_arg, versioned};
+use crate::client::horde_client;
+use crate::event::JobInfo;
+use crate::status::{Failure, horde_status};
+
+/// A worker to start. Fill it with `horde_worker_config_init`, then set the
+/// name and what differs; zeros mean the defaults.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct horde_worker_config {
+    /// `sizeof(horde_worker_config)`, for forward compatibility.
+    pub struct_size: usize,
+    /// The worker's name, unique across the horde. Required.
+    pub name: *const c_char,
+    /// NULL: the game does the work — jobs arrive as
+    /// `HORDE_EVENT_WORKER_JOB` and are answered with
+    /// `horde_client_submit_job_*`. Otherwise a backend in TOML, the body
+    /// of `worker.toml`'s `[backend]` table: `kind = "procedural"`,
+    /// `kind = "koboldcpp"` with `url = "http://127.0.0.1:5001"`, and so on.
+    pub backend: *const c_char,
+    /// What a game-answered worker does: a `horde_work_kind`. Ignored when
+    /// `backend` is set (the backend knows).
+    pub kind: u32,
+    /// The models served (the forms, for `HORDE_WORK_ALCHEMY`). Required
+    /// for a game-answered worker; with a backend, NULL offers the
+    /// backend's own.
+    pub models: *const *const c_char,
+    /// Entries at `models`.
+    pub models_len: usize,
+    /// Start offering at once (the player is idle); otherwise wait for
+    /// `horde_client_set_idle(client, true)`.
+    pub start_idle: bool,
+    /// Accept NSFW requests.
+    pub nsfw: bool,
+    /// Largest image (width × height) accepted; 0 is 512 × 512.
+    pub max_pixels: u64,
+    /// Most tokens a text job may ask; 0 is the default (512).
+    pub max_length: u32,
+    /// Largest context a text job may send; 0 is the default (2048).
+    pub max_context_length: u32,
+}
+
+impl Versioned for horde_worker_config {
+    const MIN_SIZE: usize = std::mem::size_of::<horde_worker_config>();
+    fn defaults() -> Self {
+        Self {
+            struct_size: std::mem::size_of::<Self>(),
+            name: std::ptr::null(),
+            backend: std::ptr::null(),
+            kind: 0,
+            models: std::ptr::null(),
+            models_len: 0,
+            start_idle: false,
+            nsfw: false,
+            max_pixels: 0,
+            max_length: 0,
+            max_context_length: 0,
+        }
+    }
+}
+
+/// One image handed to libhorde: `width` × `height` RGBA8 pixels, row by row.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct horde_image_view {
+    /// `width * height * 4` bytes.
+    pub rgba: *const u8,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+fn work_kind(kind: u32) -> Result<WorkKind, Failure> {
+    match kind {
+        1 => Ok(WorkKind::Image),
+        2 => Ok(WorkKind::Text),
+        3 => Ok(WorkKind::Alchemy),
+        other => Err(Failure::invalid(format!(
+            "`config->kind` is {other}; it must be a horde_work_kind (1 to 3)"
+        ))),
+    }
+}
+
+fn start(client: &horde_client, c: &horde_worker_config) -> Result<(), Failure> {
+    // SAFETY: the caller's contract covers the strings inside its struct.
+    let name = unsafe { str_arg(c.name, "config->name") }?;
+    // SAFETY: as above.
+    let models = unsafe { slice(c.models, c.models_len, "config->models") }?;
+    let mut names = Vec::with_capacity(models.len());
+    for (i, &m) in models.iter().enumerate() {
+        // SAFETY: as above.
+        let m = unsafe { str_arg(m, &format!("config->models[{i}]")) }?;
+        if m.trim().is_empty() {
+            return Err(Failure::invalid(format!("`config->models[{i}]` is empty")));
+        }
+        names.push(m.to_owned());
+    }
+    let mut config = WorkerConfig::named(name);
+    config.nsfw = c.nsfw;
+    if c.max_pixels > 0 {
+        config.max_pixels = c.max_pixels;
+    }
+    if c.max_length > 0 {
+        config.max_length = c.max_length;
+    }
+    if c.max_context_length > 0 {
+        config.max_context_length = c.max_context_length;
+    }
+    // SAFETY: as above.
+    let backend = match unsafe { opt_str(c.backend, "config->backend") }? {
+        Some(toml_text) => {
+            let chosen: BackendConfig = toml::from_str(toml_text)
+                .map_err(|e| Failure::invalid(format!("`config->backend`: {e}")))?;
+            let backend = chosen
+                .build()
+                .map_err(|e| Failure::invalid(format!("`config->backend`: {e}")))?;
+            if backend.kind() == WorkKind::Alchemy {
+                config.forms = forms(&names)?;
+            } else {
+                config.models = names;
+            }
+            WorkerBackend::Backend(backend)
+        }
+        None => {
+            let kind = work_kind(c.kind)?;
+            if names.is_empty() {
+                return Err(Failure::invalid(
+                    "a worker the game answers needs `config->models` (its models or forms)",
+                ));
+            }
+            let mut offer = Offer::default();
+            if kind == WorkKind::Alchemy {
+                offer.forms = forms(&names)?;
+                config.forms = offer.forms.clone();
+            } else {
+                offer.models = names.clone();
+                config.models = names;
+            }
+            WorkerBackend::Game { kind, offer }
+        }
+    };
+    if let Some(problem) = config.problem() {
+        return Err(Failure::invalid(problem));
+    }
+    if !client.workers.lock().insert(name.to_owned()) {
+        return Err(Failure::new(
+            horde_status::HORDE_STATUS_BUSY,
+            format!("a worker named {name:?} was already started on this client"),
+        ));
+    }
+    client.runtime.start_worker(config, backend, c.start_idle);
+    Ok(())
+}
+
+fn forms(names: &[String]) -> Result<Vec<FormName>, Failure> {
+    names
+        .iter()
+        .map(|n| {
+            serde_json::from_value(serde_json::Value::String(n.clone()))
+                .map_err(|e| Failure::invalid(format!("form {n:?}: {e}")))
+        })
+        .collect()
+}
+
+/// Fills `config` with the defaults and its `struct_size`.
+///
+/// # Safety
+/// `config` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_worker_config_init(
+    config: *mut horde_worker_config,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        *unsafe { out(config, "config") }? = horde_worker_config::defaults();
+        Ok(())
+    })
+}
+
+/// Starts a worker that contributes this machine to the client's horde
+/// with the client's API key (a registered user's: the anonymous key
+/// cannot work). It pops only while idle. What it does arrives as
+/// `HORDE_EVENT_WORKER`; a game-answered worker's jobs as
+/// `HORDE_EVENT_WORKER_JOB`. Building a configured backend may take a
+/// while (a model is loaded). `HORDE_STATUS_BUSY` when a worker of that
+/// name was already started on this client.
+///
+/// # Safety
+/// `client` is NULL or live; `config` is NULL or a valid struct of its
+/// `struct_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_start_worker(
+    client: *const horde_client,
+    config: *const horde_worker_config,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (client, config) = unsafe { (arg(client, "client")?, versioned(config, "config")?) };
+        start(client, &config)
+    })
+}
+
+/// Tells the client's workers whether the player is away: idle → they pop
+/// for work; not idle → no new pops, jobs in hand finish.
+///
+/// # Safety
+/// `client` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_set_idle(
+    client: *const horde_client,
+    idle: bool,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { arg(client, "client") }?.runtime.set_idle(idle);
+        Ok(())
+    })
+}
+
+/// The game needs the GPU now: workers stop popping and hand their jobs
+/// back to the horde at once.
+///
+/// # Safety
+/// `client` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_take_gpu_back(client: *const horde_client) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { arg(client, "client") }?.runtime.take_gpu_back();
+        Ok(())
+    })
+}
+
+/// Workers finish and submit what they popped, enter maintenance and stop;
+/// each reports `HORDE_WORKER_STOPPED`.
+///
+/// # Safety
+/// `client` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_stop_workers(client: *const horde_client) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { arg(client, "client") }?.runtime.stop_workers();
+        Ok(())
+    })
+}
+
+/// Checks a ticket, answers it with what `make` builds, and forgets it;
+/// a failed check leaves the ticket answerable.
+fn answer(
+    client: *const horde_client,
+    ticket: u64,
+    make: impl FnOnce(JobInfo) -> Result<Result<Output, BackendError>, Failure>,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the callers' contracts.
+        let client = unsafe { arg(client, "client") }?;
+        let info = client.jobs.lock().get(&ticket).copied().ok_or_else(|| {
+            Failure::new(
+                horde_status::HORDE_STATUS_NOT_FOUND,
+                format!("no unanswered job has ticket {ticket}"),
+            )
+        })?;
+        let result = make(info)?;
+        client.jobs.lock().remove(&ticket);
+        client.runtime.answer_job(JobTicket(ticket), result);
+        Ok(())
+    })
+}
+
+fn expect_kind(info: JobInfo, kind: WorkKind) -> Result<(), Failure> {
+    if info.kind != kind {
+        return Err(Failure::invalid(format!(
+            "the job is {:?} work, not {:?}",
+            info.kind, kind
+        )));
+    }
+    Ok(())
+}
+
+fn webp(view: &horde_image_view, name: &str) -> Result<Vec<u8>, Failure> {
+    let (w, h) = (view.width, view.height);
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        return Err(Failure::invalid(format!(
+            "`{name}` is {w}×{h}; sides must be 1 to 8192"
+        )));
+    }
+    let len = w as usize * h as usize * 4;
+    // SAFETY: the callers' contracts: `rgba` holds width × height × 4 bytes.
+    let rgba = unsafe { crate::boundary::bytes(view.rgba, len, &format!("{name}.rgba")) }?;
+    let img = image::RgbaImage::from_raw(w, h, rgba.to_vec())
+        .ok_or_else(|| Failure::invalid(format!("`{name}` has too few bytes")))?;
+    to_webp(&img).map_err(|e| Failure::invalid(e.to_string()))
+}
+
+/// Answers an image job with its images (`count` must equal the job's
+/// `count`); libhorde encodes them and the worker uploads them. Seeds are
+/// the job's seed plus the image's index. The pixels are copied.
+///
+/// # Safety
+/// `client` is NULL or live; `images` is NULL or `count` views whose
+/// pixels are readable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_submit_job_images(
+    client: *const horde_client,
+    ticket: u64,
+    images: *const horde_image_view,
+    count: usize,
+) -> horde_status {
+    answer(client, ticket, |info| {
+        expect_kind(info, WorkKind::Image)?;
+        // SAFETY: the caller's contract.
+        let images = unsafe { slice(images, count, "images") }?;
+        if images.len() != info.count as usize {
+            return Err(Failure::invalid(format!(
+                "the job asks for {} image(s); {} were given",
+                info.count,
+                images.len()
+            )));
+        }
+        let mut results = Vec::with_capacity(images.len());
+        for (i, view) in images.iter().enumerate() {
+            let bytes = webp(view, &format!("images[{i}]"))?;
+            results.push(ImageResult::new(bytes, info.seed.wrapping_add(i as i64)));
+        }
+        Ok(Ok(Output::Images(results)))
+    })
+}
+
+/// Answers a text job with its generated text (the prompt not repeated).
+///
+/// # Safety
+/// `client` is NULL or live; `text` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_submit_job_text(
+    client: *const horde_client,
+    ticket: u64,
+    text: *const c_char,
+) -> horde_status {
+    answer(client, ticket, |info| {
+        expect_kind(info, WorkKind::Text)?;
+        // SAFETY: the caller's contract.
+        let text = unsafe { str_arg(text, "text") }?;
+        Ok(Ok(Output::Text(TextResult {
+            text: text.to_owned(),
+            tokens: None,
+            seed: None,
+        })))
+    })
+}
+
+/// Answers an analysis form (`caption`, `nsfw`, `interrogation`) with its
+/// value as JSON (`"a red boat"`, `false`, an object).
+///
+/// # Safety
+/// `client` is NULL or live; `json` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_submit_job_form(
+    client: *const horde_client,
+    ticket: u64,
+    json: *const c_char,
+) -> horde_status {
+    answer(client, ticket, |info| {
+        expect_kind(info, WorkKind::Alchemy)?;
+        // SAFETY: the caller's contract.
+        let json = unsafe { str_arg(json, "json") }?;
+        let value = serde_json::from_str(json)
+            .map_err(|e| Failure::invalid(format!("`json` is not JSON: {e}")))?;
+        Ok(Ok(Output::Form(FormResult::Value(value))))
+    })
+}
+
+/// Answers a post-processing form (an upscaler, a face fixer) with the
+/// processed image.
+///
+/// # Safety
+/// `client` is NULL or live; `image` is NULL or a view whose pixels are readable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_submit_job_form_image(
+    client: *const horde_client,
+    ticket: u64,
+    image: *const horde_image_view,
+) -> horde_status {
+    answer(client, ticket, |info| {
+        expect_kind(info, WorkKind::Alchemy)?;
+        // SAFETY: the caller's contract.
+        let view = unsafe { arg(image, "image") }?;
+        Ok(Ok(Output::Form(FormResult::Image(webp(view, "image")?))))
+    })
+}
+
+/// Gives a job up: it goes back to the horde as faulted, with `message`
+/// (NULL for none) in the worker's log.
+///
+/// # Safety
+/// `client` is NULL or live; `message` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_fail_job(
+    client: *const horde_client,
+    ticket: u64,
+    message: *const c_char,
+) -> horde_status {
+    answer(client, ticket, |_| {
+        // SAFETY: the caller's contract.
+        let message = unsafe { opt_str(message, "message") }?.unwrap_or("the game gave the job up");
+        Ok(Err(BackendError::new(message)))
+    })
+}
