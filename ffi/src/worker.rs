@@ -261,26 +261,24 @@ pub unsafe extern "C" fn horde_client_stop_workers(client: *const horde_client) 
 }
 
 /// Checks a ticket, answers it with what `make` builds, and forgets it;
-/// a failed check leaves the ticket answerable.
+/// a failed check leaves the ticket answerable. The exports read their
+/// pointer arguments before calling this, so a NULL is reported as such
+/// whatever the ticket.
 fn answer(
-    client: *const horde_client,
+    client: &horde_client,
     ticket: u64,
     make: impl FnOnce(JobInfo) -> Result<Result<Output, BackendError>, Failure>,
-) -> horde_status {
-    guard(|| {
-        // SAFETY: the callers' contracts.
-        let client = unsafe { arg(client, "client") }?;
-        let info = client.jobs.lock().get(&ticket).copied().ok_or_else(|| {
-            Failure::new(
-                horde_status::HORDE_STATUS_NOT_FOUND,
-                format!("no unanswered job has ticket {ticket}"),
-            )
-        })?;
-        let result = make(info)?;
-        client.jobs.lock().remove(&ticket);
-        client.runtime.answer_job(JobTicket(ticket), result);
-        Ok(())
-    })
+) -> Result<(), Failure> {
+    let info = client.jobs.lock().get(&ticket).copied().ok_or_else(|| {
+        Failure::new(
+            horde_status::HORDE_STATUS_NOT_FOUND,
+            format!("no unanswered job has ticket {ticket}"),
+        )
+    })?;
+    let result = make(info)?;
+    client.jobs.lock().remove(&ticket);
+    client.runtime.answer_job(JobTicket(ticket), result);
+    Ok(())
 }
 
 fn expect_kind(info: JobInfo, kind: WorkKind) -> Result<(), Failure> {
@@ -322,23 +320,27 @@ pub unsafe extern "C" fn horde_client_submit_job_images(
     images: *const horde_image_view,
     count: usize,
 ) -> horde_status {
-    answer(client, ticket, |info| {
-        expect_kind(info, WorkKind::Image)?;
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let images = unsafe { slice(images, count, "images") }?;
-        if images.len() != info.count as usize {
-            return Err(Failure::invalid(format!(
-                "the job asks for {} image(s); {} were given",
-                info.count,
-                images.len()
-            )));
-        }
-        let mut results = Vec::with_capacity(images.len());
-        for (i, view) in images.iter().enumerate() {
-            let bytes = webp(view, &format!("images[{i}]"))?;
-            results.push(ImageResult::new(bytes, info.seed.wrapping_add(i as i64)));
-        }
-        Ok(Ok(Output::Images(results)))
+        answer(client, ticket, |info| {
+            expect_kind(info, WorkKind::Image)?;
+            if images.len() != info.count as usize {
+                return Err(Failure::invalid(format!(
+                    "the job asks for {} image(s); {} were given",
+                    info.count,
+                    images.len()
+                )));
+            }
+            let mut results = Vec::with_capacity(images.len());
+            for (i, view) in images.iter().enumerate() {
+                let bytes = webp(view, &format!("images[{i}]"))?;
+                results.push(ImageResult::new(bytes, info.seed.wrapping_add(i as i64)));
+            }
+            Ok(Ok(Output::Images(results)))
+        })
     })
 }
 
@@ -352,15 +354,19 @@ pub unsafe extern "C" fn horde_client_submit_job_text(
     ticket: u64,
     text: *const c_char,
 ) -> horde_status {
-    answer(client, ticket, |info| {
-        expect_kind(info, WorkKind::Text)?;
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let text = unsafe { str_arg(text, "text") }?;
-        Ok(Ok(Output::Text(TextResult {
-            text: text.to_owned(),
-            tokens: None,
-            seed: None,
-        })))
+        answer(client, ticket, |info| {
+            expect_kind(info, WorkKind::Text)?;
+            Ok(Ok(Output::Text(TextResult {
+                text: text.to_owned(),
+                tokens: None,
+                seed: None,
+            })))
+        })
     })
 }
 
@@ -375,13 +381,17 @@ pub unsafe extern "C" fn horde_client_submit_job_form(
     ticket: u64,
     json: *const c_char,
 ) -> horde_status {
-    answer(client, ticket, |info| {
-        expect_kind(info, WorkKind::Alchemy)?;
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let json = unsafe { str_arg(json, "json") }?;
-        let value = serde_json::from_str(json)
-            .map_err(|e| Failure::invalid(format!("`json` is not JSON: {e}")))?;
-        Ok(Ok(Output::Form(FormResult::Value(value))))
+        answer(client, ticket, |info| {
+            expect_kind(info, WorkKind::Alchemy)?;
+            let value = serde_json::from_str(json)
+                .map_err(|e| Failure::invalid(format!("`json` is not JSON: {e}")))?;
+            Ok(Ok(Output::Form(FormResult::Value(value))))
+        })
     })
 }
 
@@ -396,11 +406,15 @@ pub unsafe extern "C" fn horde_client_submit_job_form_image(
     ticket: u64,
     image: *const horde_image_view,
 ) -> horde_status {
-    answer(client, ticket, |info| {
-        expect_kind(info, WorkKind::Alchemy)?;
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let view = unsafe { arg(image, "image") }?;
-        Ok(Ok(Output::Form(FormResult::Image(webp(view, "image")?))))
+        answer(client, ticket, |info| {
+            expect_kind(info, WorkKind::Alchemy)?;
+            Ok(Ok(Output::Form(FormResult::Image(webp(view, "image")?))))
+        })
     })
 }
 
@@ -415,9 +429,11 @@ pub unsafe extern "C" fn horde_client_fail_job(
     ticket: u64,
     message: *const c_char,
 ) -> horde_status {
-    answer(client, ticket, |_| {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let message = unsafe { opt_str(message, "message") }?.unwrap_or("the game gave the job up");
-        Ok(Err(BackendError::new(message)))
+        answer(client, ticket, |_| Ok(Err(BackendError::new(message))))
     })
 }

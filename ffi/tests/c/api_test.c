@@ -208,6 +208,9 @@ static void case_misuse(const char *url, const char *key) {
   CHECK_STATUS(horde_server_config_init(NULL), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_new(NULL, &client), HORDE_STATUS_NULL_PARAM);
   horde_config_init(&config);
+  horde_image_request_init(&image);
+  horde_text_request_init(&text);
+  horde_worker_config_init(&worker);
   CHECK_STATUS(horde_client_new(&config, &client), HORDE_STATUS_NULL_PARAM); /* no agent */
   config.client_agent = AGENT;
   CHECK_STATUS(horde_client_new(&config, NULL), HORDE_STATUS_NULL_PARAM);
@@ -227,7 +230,19 @@ static void case_misuse(const char *url, const char *key) {
   CHECK_STATUS(horde_client_start_worker(NULL, &worker), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_submit_job_text(NULL, 1, "x"), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_fail_job(NULL, 1, "x"), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_images(NULL, 1, &view, 1), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_form(NULL, 1, "\"x\""), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_form_image(NULL, 1, &view), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_interrogate(NULL, png_magic, 4, forms, 1, &id),
+               HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_json(NULL, HORDE_REQUEST_IMAGE, "{}", &id),
+               HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_estimate_image(NULL, &image, &id), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_fetch_models(NULL, HORDE_REQUEST_IMAGE, &id),
+               HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_server_start(NULL, NULL), HORDE_STATUS_NULL_PARAM);
+  horde_server_config_init(&server_config);
+  CHECK_STATUS(horde_server_start(&server_config, NULL), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_server_add_user(NULL, "a", 1.0, false, key_buf, sizeof key_buf),
                HORDE_STATUS_NULL_PARAM);
   CHECK(horde_server_api_url(NULL) == NULL);
@@ -308,6 +323,18 @@ static void case_misuse(const char *url, const char *key) {
                HORDE_STATUS_INVALID_ARG);
   CHECK_STATUS(horde_client_interrogate(client, png_magic, 4, bad_forms, 1, &id),
                HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_interrogate(client, png_magic, 4, forms, 1, NULL),
+               HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_json(client, HORDE_REQUEST_IMAGE, "{}", NULL),
+               HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_estimate_image(client, NULL, &id), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_estimate_image(client, &image, NULL), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_fetch_models(client, HORDE_REQUEST_IMAGE, NULL),
+               HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_images(client, 777, NULL, 1), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_text(client, 777, NULL), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_form(client, 777, NULL), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_submit_job_form_image(client, 777, NULL), HORDE_STATUS_NULL_PARAM);
   CHECK(id == 0);
 
   /* unknown ids and tickets */
@@ -663,6 +690,10 @@ static void case_server(const char *data_dir, const char *png) {
   CHECK(second == NULL);
   url = horde_server_api_url(server);
   CHECK(url != NULL && strncmp(url, "http://127.0.0.1:", 17) == 0);
+  CHECK_STATUS(horde_server_add_user(server, NULL, 50.0, true, key, sizeof key),
+               HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_server_add_user(server, "player", 50.0, true, NULL, sizeof key),
+               HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_server_add_user(server, "player", 50.0, true, small, sizeof small),
                HORDE_STATUS_INVALID_ARG);
   CHECK_STATUS(horde_server_add_user(server, "player", -1.0, true, key, sizeof key),
