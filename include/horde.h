@@ -185,6 +185,11 @@ typedef enum horde_event_kind {
    * `horde_client_fail_job`.
    */
   HORDE_EVENT_WORKER_JOB = 12,
+  /**
+   * Who the client's API key belongs to: `json`, the horde's user object
+   * (`username`, `kudos`, …), `kudos`. The id is done.
+   */
+  HORDE_EVENT_USER = 13,
 } horde_event_kind;
 
 /**
@@ -863,6 +868,16 @@ enum horde_status horde_client_estimate_image(const struct horde_client *client,
 enum horde_status horde_client_fetch_models(const struct horde_client *client,
                                             uint32_t kind,
                                             uint64_t *id_out);
+
+/**
+ * Asks who the client's API key belongs to; a `HORDE_EVENT_USER` (or
+ * `HORDE_EVENT_FAILED`, for a key the horde does not know) answers
+ * `*id_out`.
+ *
+ * # Safety
+ * `client` is NULL or live; `id_out` is NULL or writable.
+ */
+enum horde_status horde_client_fetch_user(const struct horde_client *client, uint64_t *id_out);
 
 /**
  * Fills `config` with the defaults and its `struct_size`.

@@ -66,8 +66,8 @@ pub use request::{
     FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
     HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
     HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
-    HordeTextRequest, HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded,
-    TextArrived,
+    HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
+    RequestEnded, TextArrived,
 };
 
 /// Everything a game needs, with the Bevy message reader.
@@ -76,8 +76,8 @@ pub mod prelude {
         FormArrived, Horde, HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest,
         HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
         HordeModels, HordePlugin, HordeRequestEnded, HordeRequestState, HordeSet, HordeTextReady,
-        HordeTextRequest, HordeTexts, HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
-        RequestEnded, TextArrived,
+        HordeTextRequest, HordeTexts, HordeUser, HordeWorker, HordeWorkerJob, HordeWorkerStatus,
+        ImageArrived, RequestEnded, TextArrived,
     };
     pub use bevy_ecs::message::MessageReader;
 }

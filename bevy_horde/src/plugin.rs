@@ -13,8 +13,8 @@ use horde_core::worker::{BackendError, Output, WorkerConfig};
 
 use crate::request::{
     HordeEstimate, HordeImageReady, HordeImageRequest, HordeInterrogationReady, HordeModels,
-    HordeQuestionFailed, HordeRequestEnded, HordeTextReady, HordeTextRequest, HordeWorkerJob,
-    HordeWorkerStatus,
+    HordeQuestionFailed, HordeRequestEnded, HordeTextReady, HordeTextRequest, HordeUser,
+    HordeWorkerJob, HordeWorkerStatus,
 };
 use crate::systems;
 
@@ -147,6 +147,7 @@ impl Plugin for HordePlugin {
             .add_message::<HordeWorkerJob>()
             .add_message::<HordeEstimate>()
             .add_message::<HordeModels>()
+            .add_message::<HordeUser>()
             .add_message::<HordeQuestionFailed>()
             .configure_sets(
                 PreUpdate,
@@ -200,6 +201,12 @@ impl Horde<'_, '_> {
     /// [`HordeModels`] message carrying the returned id.
     pub fn models(&self, kind: horde_core::api::ModelType) -> horde_core::runtime::RequestId {
         self.runtime.0.models(kind)
+    }
+
+    /// Asks who the API key belongs to; the answer comes as a
+    /// [`HordeUser`] message carrying the returned id.
+    pub fn find_user(&self) -> horde_core::runtime::RequestId {
+        self.runtime.0.find_user()
     }
 
     /// The worker must give the GPU back now: its current job goes back to

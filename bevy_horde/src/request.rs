@@ -210,7 +210,16 @@ pub struct HordeModels {
     pub models: Vec<horde_core::api::ActiveModel>,
 }
 
-/// An estimate or a model list could not be had (message).
+/// Who the API key belongs to: the answer to [`crate::Horde::find_user`] (message).
+#[derive(Message, Clone, Debug)]
+pub struct HordeUser {
+    /// The id [`crate::Horde::find_user`] answered.
+    pub request: RequestId,
+    /// The user: name, kudos, usage, workers.
+    pub user: Box<horde_core::api::UserDetails>,
+}
+
+/// An estimate, a model list or the user could not be had (message).
 #[derive(Message, Clone, Debug)]
 pub struct HordeQuestionFailed {
     /// The id the question answered.

@@ -15,8 +15,8 @@ use crate::request::{
     FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
     HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
     HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
-    HordeTextRequest, HordeTexts, HordeWorkerJob, HordeWorkerStatus, ImageArrived, RequestEnded,
-    TextArrived,
+    HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
+    RequestEnded, TextArrived,
 };
 
 type NewRequests<'w, 's> = Query<
@@ -243,6 +243,9 @@ pub(crate) fn apply(
                     models,
                 });
             }
+            Event::User { id, user } => {
+                out.questions.users.write(HordeUser { request: id, user });
+            }
             Event::Cancelled { id } => {
                 end(
                     &mut commands,
@@ -282,6 +285,7 @@ pub(crate) struct ApplyWriters<'w> {
 pub(crate) struct QuestionWriters<'w> {
     estimates: MessageWriter<'w, HordeEstimate>,
     models: MessageWriter<'w, HordeModels>,
+    users: MessageWriter<'w, HordeUser>,
     failed: MessageWriter<'w, HordeQuestionFailed>,
 }
 

@@ -366,6 +366,7 @@ struct Answers {
     asked: Vec<horde_core::runtime::RequestId>,
     estimates: Vec<(horde_core::runtime::RequestId, f64)>,
     models: Vec<(horde_core::runtime::RequestId, Vec<String>)>,
+    users: Vec<(horde_core::runtime::RequestId, String, f64)>,
     failed: Vec<String>,
 }
 
@@ -374,7 +375,8 @@ fn ask(horde: Horde, mut answers: ResMut<Answers>, mut once: Local<bool>) {
         *once = true;
         let a = horde.estimate_image(image_request("a cliff", 512, 512));
         let b = horde.models(horde_core::api::ModelType::Image);
-        answers.asked = vec![a, b];
+        let c = horde.find_user();
+        answers.asked = vec![a, b, c];
     }
 }
 
@@ -382,6 +384,7 @@ fn collect(
     mut answers: ResMut<Answers>,
     mut estimates: MessageReader<HordeEstimate>,
     mut models: MessageReader<HordeModels>,
+    mut users: MessageReader<HordeUser>,
     mut failed: MessageReader<bevy_horde::HordeQuestionFailed>,
 ) {
     answers
@@ -394,10 +397,15 @@ fn collect(
         let names = m.models.iter().map(|m| m.name.clone()).collect();
         answers.models.push((m.request, names));
     }
+    for u in users.read() {
+        answers
+            .users
+            .push((u.request, u.user.username.clone(), u.user.kudos));
+    }
 }
 
 #[test]
-fn estimates_and_the_model_list_arrive_as_messages() {
+fn estimates_the_model_list_and_the_user_arrive_as_messages() {
     let h = horde();
     let w = worker(
         "bevy-lister",
@@ -410,12 +418,15 @@ fn estimates_and_the_model_list_arrive_as_messages() {
     run_until(&mut app, |w| {
         let a = w.resource::<Answers>();
         assert!(a.failed.is_empty(), "{:?}", a.failed);
-        !a.estimates.is_empty() && !a.models.is_empty()
+        !a.estimates.is_empty() && !a.models.is_empty() && !a.users.is_empty()
     });
     let a = app.world().resource::<Answers>();
     assert_eq!(a.estimates[0].0, a.asked[0]);
     assert!(a.estimates[0].1 > 0.0);
     assert_eq!(a.models[0].0, a.asked[1]);
+    assert_eq!(a.users[0].0, a.asked[2]);
+    assert!(a.users[0].1.starts_with("player#"), "{:?}", a.users);
+    assert!(a.users[0].2 > 0.0);
 }
 
 #[test]

@@ -427,3 +427,28 @@ async fn a_cancel_sent_right_after_the_submit_is_not_lost() {
     let (_, perf) = h.get("/v2/status/performance", None).await;
     assert_eq!(perf["queued_requests"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_user_answers_with_the_keys_user_and_a_wrong_key_fails() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 42.0, false).await;
+    let rt = runtime(&h.api, &key);
+    let id = rt.find_user();
+    let events = events_until(&rt, |e| e.iter().any(|e| matches!(e, Event::User { .. }))).await;
+    match &events[..] {
+        [Event::User { id: got, user }] => {
+            assert_eq!(*got, id);
+            assert!(user.username.starts_with("player#"), "{user:?}");
+            assert_eq!(user.kudos, 42.0);
+        }
+        other => panic!("expected one User event, got {other:?}"),
+    }
+
+    let stranger = runtime(&h.api, "not-a-key-of-this-horde");
+    let id = stranger.find_user();
+    let events = events_until(&stranger, ended(id)).await;
+    assert!(
+        matches!(&events[..], [Event::Failed { id: got, .. }] if *got == id),
+        "{events:?}"
+    );
+}

@@ -12,8 +12,9 @@ use horde_core::runtime::{RequestId, Runtime, RuntimeConfig, RuntimeError};
 use parking_lot::Mutex;
 
 use crate::boundary::{self, Versioned, arg, guard, opt_str, out, str_arg, versioned};
-use crate::event::{EventSlot, JobInfo, horde_event};
+use crate::event::{EventSlot, horde_event};
 use crate::status::{Failure, horde_status};
+use horde_core::runtime::surface::JobShape;
 
 /// A function libhorde calls when an event becomes ready.
 pub type horde_wake_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
@@ -72,7 +73,7 @@ impl Versioned for horde_config {
 pub struct horde_client {
     pub(crate) runtime: Runtime,
     pub(crate) pending: Mutex<HashSet<u64>>,
-    pub(crate) jobs: Mutex<HashMap<u64, JobInfo>>,
+    pub(crate) jobs: Mutex<HashMap<u64, JobShape>>,
     pub(crate) workers: Mutex<HashSet<String>>,
     slot: Mutex<EventSlot>,
 }

@@ -6,6 +6,7 @@
 use std::ffi::{CStr, CString, c_char};
 
 use horde_core::runtime::Event;
+use horde_core::runtime::surface::JobShape;
 use horde_core::worker::{Job, WorkKind, WorkerEvent};
 
 use crate::status::horde_status;
@@ -52,6 +53,9 @@ pub enum horde_event_kind {
     /// setting. Answer with `horde_client_submit_job_*` or
     /// `horde_client_fail_job`.
     HORDE_EVENT_WORKER_JOB = 12,
+    /// Who the client's API key belongs to: `json`, the horde's user object
+    /// (`username`, `kudos`, …), `kudos`. The id is done.
+    HORDE_EVENT_USER = 13,
 }
 
 /// What a worker event says (`horde_event.worker_event`). Values are never reused.
@@ -217,14 +221,6 @@ impl horde_event {
     }
 }
 
-/// What a job ticket answers to, kept until the game answers it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct JobInfo {
-    pub(crate) kind: WorkKind,
-    pub(crate) seed: i64,
-    pub(crate) count: u32,
-}
-
 /// The storage an event's pointers borrow: kept by the client until the
 /// next poll.
 #[derive(Default)]
@@ -274,7 +270,7 @@ impl EventSlot {
 
     /// Fills `ev` from `event`, keeping what its pointers borrow; answers
     /// the job's facts for a worker job, so the client can check the answer.
-    pub(crate) fn fill(&mut self, event: Event, ev: &mut horde_event) -> Option<JobInfo> {
+    pub(crate) fn fill(&mut self, event: Event, ev: &mut horde_event) -> Option<JobShape> {
         use horde_event_kind::*;
         *ev = horde_event::none();
         match event {
@@ -371,6 +367,13 @@ impl EventSlot {
                 let json = serde_json::to_string(&models).unwrap_or_else(|_| "[]".into());
                 ev.json = self.keep(&json);
             }
+            Event::User { id, user } => {
+                ev.kind = HORDE_EVENT_USER;
+                ev.id = id.0;
+                ev.kudos = user.kudos;
+                let json = serde_json::to_string(&user).unwrap_or_else(|_| "{}".into());
+                ev.json = self.keep(&json);
+            }
             Event::Worker { name, event } => {
                 ev.kind = HORDE_EVENT_WORKER;
                 ev.worker = self.keep(&name);
@@ -416,43 +419,26 @@ impl EventSlot {
         ev.json = self.keep(&event.describe().to_string());
     }
 
-    fn fill_job(&mut self, job: &Job, ev: &mut horde_event) -> JobInfo {
+    fn fill_job(&mut self, job: &Job, ev: &mut horde_event) -> JobShape {
         ev.job_kind = horde_work_kind::of(job.kind());
         ev.json = self.keep(&job.describe().to_string());
-        let info = match job {
+        match job {
             Job::Image(j) => {
                 self.keep_text(&j.prompt, ev);
                 ev.model = self.keep(&j.model);
                 ev.seed = self.keep(&j.seed.to_string());
                 (ev.width, ev.height, ev.steps, ev.count) = (j.width, j.height, j.steps, j.count);
-                JobInfo {
-                    kind: WorkKind::Image,
-                    seed: j.seed,
-                    count: j.count.max(1),
-                }
             }
             Job::Text(j) => {
                 self.keep_text(&j.prompt, ev);
                 ev.model = self.keep(&j.model);
-                JobInfo {
-                    kind: WorkKind::Text,
-                    seed: 0,
-                    count: 1,
-                }
             }
-            Job::Form(j) => {
-                self.keep_text(j.form.as_str(), ev);
-                JobInfo {
-                    kind: WorkKind::Alchemy,
-                    seed: 0,
-                    count: 1,
-                }
-            }
-        };
+            Job::Form(j) => self.keep_text(j.form.as_str(), ev),
+        }
         if let Some(Ok((w, h, rgba))) = job.source_image().map(horde_core::runtime::decode_image) {
             (ev.source_width, ev.source_height) = (w, h);
             self.keep_rgba(rgba, ev);
         }
-        info
+        JobShape::of(job)
     }
 }

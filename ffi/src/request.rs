@@ -463,3 +463,22 @@ pub unsafe extern "C" fn horde_client_fetch_models(
         Ok(())
     })
 }
+
+/// Asks who the client's API key belongs to; a `HORDE_EVENT_USER` (or
+/// `HORDE_EVENT_FAILED`, for a key the horde does not know) answers
+/// `*id_out`.
+///
+/// # Safety
+/// `client` is NULL or live; `id_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_fetch_user(
+    client: *const horde_client,
+    id_out: *mut u64,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (client, id_out) = unsafe { (arg(client, "client")?, out(id_out, "id_out")?) };
+        *id_out = client.track(client.runtime.find_user());
+        Ok(())
+    })
+}

@@ -4,17 +4,12 @@
 
 use std::ffi::c_char;
 
-use horde_core::api::FormName;
-use horde_core::runtime::{JobTicket, WorkerBackend};
-use horde_core::worker::backends::procedural::to_webp;
-use horde_core::worker::{
-    BackendConfig, BackendError, FormResult, ImageResult, Offer, Output, TextResult, WorkKind,
-    WorkerConfig,
-};
+use horde_core::runtime::JobTicket;
+use horde_core::runtime::surface::{JobShape, MAX_ANSWER_SIDE, Rgba, WorkerSpec};
+use horde_core::worker::{BackendError, Output, WorkKind};
 
 use crate::boundary::{Versioned, arg, guard, opt_str, out, slice, str_arg, versioned};
 use crate::client::horde_client;
-use crate::event::JobInfo;
 use crate::status::{Failure, horde_status};
 
 /// A worker to start. Fill it with `horde_worker_config_init`, then set the
@@ -85,13 +80,14 @@ pub struct horde_image_view {
     pub height: u32,
 }
 
-fn work_kind(kind: u32) -> Result<WorkKind, Failure> {
+fn work_kind(kind: u32) -> Result<Option<WorkKind>, Failure> {
     match kind {
-        1 => Ok(WorkKind::Image),
-        2 => Ok(WorkKind::Text),
-        3 => Ok(WorkKind::Alchemy),
+        0 => Ok(None),
+        1 => Ok(Some(WorkKind::Image)),
+        2 => Ok(Some(WorkKind::Text)),
+        3 => Ok(Some(WorkKind::Alchemy)),
         other => Err(Failure::invalid(format!(
-            "`config->kind` is {other}; it must be a horde_work_kind (1 to 3)"
+            "`config->kind` is {other}; it must be a horde_work_kind (0 to 3)"
         ))),
     }
 }
@@ -104,59 +100,20 @@ fn start(client: &horde_client, c: &horde_worker_config) -> Result<(), Failure> 
     let mut names = Vec::with_capacity(models.len());
     for (i, &m) in models.iter().enumerate() {
         // SAFETY: as above.
-        let m = unsafe { str_arg(m, &format!("config->models[{i}]")) }?;
-        if m.trim().is_empty() {
-            return Err(Failure::invalid(format!("`config->models[{i}]` is empty")));
-        }
-        names.push(m.to_owned());
+        names.push(unsafe { str_arg(m, &format!("config->models[{i}]")) }?.to_owned());
     }
-    let mut config = WorkerConfig::named(name);
-    config.nsfw = c.nsfw;
-    if c.max_pixels > 0 {
-        config.max_pixels = c.max_pixels;
-    }
-    if c.max_length > 0 {
-        config.max_length = c.max_length;
-    }
-    if c.max_context_length > 0 {
-        config.max_context_length = c.max_context_length;
-    }
-    // SAFETY: as above.
-    let backend = match unsafe { opt_str(c.backend, "config->backend") }? {
-        Some(toml_text) => {
-            let chosen: BackendConfig = toml::from_str(toml_text)
-                .map_err(|e| Failure::invalid(format!("`config->backend`: {e}")))?;
-            let backend = chosen
-                .build()
-                .map_err(|e| Failure::invalid(format!("`config->backend`: {e}")))?;
-            if backend.kind() == WorkKind::Alchemy {
-                config.forms = forms(&names)?;
-            } else {
-                config.models = names;
-            }
-            WorkerBackend::Backend(backend)
-        }
-        None => {
-            let kind = work_kind(c.kind)?;
-            if names.is_empty() {
-                return Err(Failure::invalid(
-                    "a worker the game answers needs `config->models` (its models or forms)",
-                ));
-            }
-            let mut offer = Offer::default();
-            if kind == WorkKind::Alchemy {
-                offer.forms = forms(&names)?;
-                config.forms = offer.forms.clone();
-            } else {
-                offer.models = names.clone();
-                config.models = names;
-            }
-            WorkerBackend::Game { kind, offer }
-        }
+    let spec = WorkerSpec {
+        name: name.to_owned(),
+        // SAFETY: as above.
+        backend: unsafe { opt_str(c.backend, "config->backend") }?.map(str::to_owned),
+        kind: work_kind(c.kind)?,
+        models: names,
+        nsfw: c.nsfw,
+        max_pixels: Some(c.max_pixels),
+        max_length: Some(c.max_length),
+        max_context_length: Some(c.max_context_length),
     };
-    if let Some(problem) = config.problem() {
-        return Err(Failure::invalid(problem));
-    }
+    let (config, backend) = spec.build().map_err(Failure::invalid)?;
     if !client.workers.lock().insert(name.to_owned()) {
         return Err(Failure::new(
             horde_status::HORDE_STATUS_BUSY,
@@ -165,16 +122,6 @@ fn start(client: &horde_client, c: &horde_worker_config) -> Result<(), Failure> 
     }
     client.runtime.start_worker(config, backend, c.start_idle);
     Ok(())
-}
-
-fn forms(names: &[String]) -> Result<Vec<FormName>, Failure> {
-    names
-        .iter()
-        .map(|n| {
-            serde_json::from_value(serde_json::Value::String(n.clone()))
-                .map_err(|e| Failure::invalid(format!("form {n:?}: {e}")))
-        })
-        .collect()
 }
 
 /// Fills `config` with the defaults and its `struct_size`.
@@ -267,7 +214,7 @@ pub unsafe extern "C" fn horde_client_stop_workers(client: *const horde_client) 
 fn answer(
     client: &horde_client,
     ticket: u64,
-    make: impl FnOnce(JobInfo) -> Result<Result<Output, BackendError>, Failure>,
+    make: impl FnOnce(JobShape) -> Result<Result<Output, BackendError>, String>,
 ) -> Result<(), Failure> {
     let info = client.jobs.lock().get(&ticket).copied().ok_or_else(|| {
         Failure::new(
@@ -275,35 +222,28 @@ fn answer(
             format!("no unanswered job has ticket {ticket}"),
         )
     })?;
-    let result = make(info)?;
+    let result = make(info).map_err(Failure::invalid)?;
     client.jobs.lock().remove(&ticket);
     client.runtime.answer_job(JobTicket(ticket), result);
     Ok(())
 }
 
-fn expect_kind(info: JobInfo, kind: WorkKind) -> Result<(), Failure> {
-    if info.kind != kind {
-        return Err(Failure::invalid(format!(
-            "the job is {:?} work, not {:?}",
-            info.kind, kind
-        )));
-    }
-    Ok(())
-}
-
-fn webp(view: &horde_image_view, name: &str) -> Result<Vec<u8>, Failure> {
+/// Reads a view's pixels, checking its sides before touching them.
+fn view<'a>(view: &horde_image_view, name: &str) -> Result<Rgba<'a>, Failure> {
     let (w, h) = (view.width, view.height);
-    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+    if w == 0 || h == 0 || w > MAX_ANSWER_SIDE || h > MAX_ANSWER_SIDE {
         return Err(Failure::invalid(format!(
-            "`{name}` is {w}×{h}; sides must be 1 to 8192"
+            "`{name}` is {w}×{h}; sides must be 1 to {MAX_ANSWER_SIDE}"
         )));
     }
-    let len = w as usize * h as usize * 4;
+    let len = view.width as usize * view.height as usize * 4;
     // SAFETY: the callers' contracts: `rgba` holds width × height × 4 bytes.
-    let rgba = unsafe { crate::boundary::bytes(view.rgba, len, &format!("{name}.rgba")) }?;
-    let img = image::RgbaImage::from_raw(w, h, rgba.to_vec())
-        .ok_or_else(|| Failure::invalid(format!("`{name}` has too few bytes")))?;
-    to_webp(&img).map_err(|e| Failure::invalid(e.to_string()))
+    let pixels = unsafe { crate::boundary::bytes(view.rgba, len, &format!("{name}.rgba")) }?;
+    Ok(Rgba {
+        width: view.width,
+        height: view.height,
+        pixels,
+    })
 }
 
 /// Answers an image job with its images (`count` must equal the job's
@@ -325,22 +265,12 @@ pub unsafe extern "C" fn horde_client_submit_job_images(
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let images = unsafe { slice(images, count, "images") }?;
-        answer(client, ticket, |info| {
-            expect_kind(info, WorkKind::Image)?;
-            if images.len() != info.count as usize {
-                return Err(Failure::invalid(format!(
-                    "the job asks for {} image(s); {} were given",
-                    info.count,
-                    images.len()
-                )));
-            }
-            let mut results = Vec::with_capacity(images.len());
-            for (i, view) in images.iter().enumerate() {
-                let bytes = webp(view, &format!("images[{i}]"))?;
-                results.push(ImageResult::new(bytes, info.seed.wrapping_add(i as i64)));
-            }
-            Ok(Ok(Output::Images(results)))
-        })
+        let images = images
+            .iter()
+            .enumerate()
+            .map(|(i, v)| view(v, &format!("images[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        answer(client, ticket, |shape| shape.images(&images).map(Ok))
     })
 }
 
@@ -359,14 +289,7 @@ pub unsafe extern "C" fn horde_client_submit_job_text(
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let text = unsafe { str_arg(text, "text") }?;
-        answer(client, ticket, |info| {
-            expect_kind(info, WorkKind::Text)?;
-            Ok(Ok(Output::Text(TextResult {
-                text: text.to_owned(),
-                tokens: None,
-                seed: None,
-            })))
-        })
+        answer(client, ticket, |shape| shape.text(text).map(Ok))
     })
 }
 
@@ -386,12 +309,9 @@ pub unsafe extern "C" fn horde_client_submit_job_form(
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let json = unsafe { str_arg(json, "json") }?;
-        answer(client, ticket, |info| {
-            expect_kind(info, WorkKind::Alchemy)?;
-            let value = serde_json::from_str(json)
-                .map_err(|e| Failure::invalid(format!("`json` is not JSON: {e}")))?;
-            Ok(Ok(Output::Form(FormResult::Value(value))))
-        })
+        let value = serde_json::from_str(json)
+            .map_err(|e| Failure::invalid(format!("`json` is not JSON: {e}")))?;
+        answer(client, ticket, |shape| shape.form(value).map(Ok))
     })
 }
 
@@ -410,11 +330,8 @@ pub unsafe extern "C" fn horde_client_submit_job_form_image(
         // SAFETY: the caller's contract.
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
-        let view = unsafe { arg(image, "image") }?;
-        answer(client, ticket, |info| {
-            expect_kind(info, WorkKind::Alchemy)?;
-            Ok(Ok(Output::Form(FormResult::Image(webp(view, "image")?))))
-        })
+        let image = view(unsafe { arg(image, "image") }?, "image")?;
+        answer(client, ticket, |shape| shape.form_image(&image).map(Ok))
     })
 }
 

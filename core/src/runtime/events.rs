@@ -107,6 +107,13 @@ pub enum Event {
         /// Each model with its workers, queue and speed.
         models: Vec<crate::api::ActiveModel>,
     },
+    /// The key's user ([`super::Runtime::find_user`]).
+    User {
+        /// The question.
+        id: RequestId,
+        /// The user as `find_user` answers.
+        user: Box<crate::api::UserDetails>,
+    },
     /// One of the runtime's workers did something.
     Worker {
         /// The worker's name.

@@ -68,6 +68,22 @@ pub(crate) fn run(
                         let _ = out.send(Delivery::Event(event));
                     }));
                 }
+                Command::User(id) => {
+                    let (client, out) = (client.clone(), out.clone());
+                    running.push(tokio::task::spawn_local(async move {
+                        let event = match client.find_user().await {
+                            Ok(user) => Event::User {
+                                id,
+                                user: Box::new(user),
+                            },
+                            Err(e) => Event::Failed {
+                                id,
+                                error: failure(&e),
+                            },
+                        };
+                        let _ = out.send(Delivery::Event(event));
+                    }));
+                }
                 Command::Cancel(id) => {
                     if let Some(c) = cancels.lock().get(&id) {
                         c.cancel();

@@ -15,6 +15,7 @@
 
 mod events;
 mod io;
+pub mod surface;
 mod workers;
 
 use std::sync::Arc;
@@ -80,6 +81,7 @@ pub(crate) enum Command {
     CancelAll,
     Estimate(RequestId, Box<ImageGenerateRequest>),
     Models(RequestId, crate::api::ModelType),
+    User(RequestId),
     Worker(WorkerCommand),
 }
 
@@ -170,6 +172,14 @@ impl Runtime {
     pub fn models(&self, kind: crate::api::ModelType) -> RequestId {
         let id = self.id();
         self.send(Command::Models(id, kind));
+        id
+    }
+
+    /// Asks who the runtime's API key belongs to (kudos, usage, workers);
+    /// the answer arrives as [`Event::User`] (or [`Event::Failed`]).
+    pub fn find_user(&self) -> RequestId {
+        let id = self.id();
+        self.send(Command::User(id));
         id
     }
 

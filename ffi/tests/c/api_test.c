@@ -132,6 +132,8 @@ static horde_event_kind wait_for(horde_client *client, uint64_t id, seen_t *seen
       seen->kudos = ev.kudos;
       return ev.kind;
     case HORDE_EVENT_MODELS:
+    case HORDE_EVENT_USER:
+      seen->kudos = ev.kudos;
       snprintf(seen->text, sizeof seen->text, "%s", ev.json);
       return ev.kind;
     case HORDE_EVENT_FAILED:
@@ -168,7 +170,7 @@ static void case_abi(void) {
         HORDE_EVENT_IMAGE == 3 && HORDE_EVENT_TEXT == 4 && HORDE_EVENT_INTERROGATION == 5 &&
         HORDE_EVENT_COMPLETED == 6 && HORDE_EVENT_FAILED == 7 && HORDE_EVENT_CANCELLED == 8 &&
         HORDE_EVENT_ESTIMATED == 9 && HORDE_EVENT_MODELS == 10 && HORDE_EVENT_WORKER == 11 &&
-        HORDE_EVENT_WORKER_JOB == 12);
+        HORDE_EVENT_WORKER_JOB == 12 && HORDE_EVENT_USER == 13);
   CHECK(HORDE_WORKER_NONE == 0 && HORDE_WORKER_STARTED == 1 && HORDE_WORKER_JOB_RECEIVED == 2 &&
         HORDE_WORKER_JOB_FINISHED == 3 && HORDE_WORKER_KUDOS_EARNED == 4 &&
         HORDE_WORKER_NOTHING_TO_DO == 5 && HORDE_WORKER_MAINTENANCE == 6 &&
@@ -197,7 +199,8 @@ static void case_misuse(const char *url, const char *key) {
   const char *forms[] = {"caption"};
   const char *bad_forms[] = {NULL};
   const uint8_t png_magic[] = {0x89, 'P', 'N', 'G'};
-  horde_image_view view = {NULL, 64, 64};
+  static const uint8_t pixels[64 * 64 * 4];
+  horde_image_view view = {pixels, 64, 64};
   char key_buf[HORDE_API_KEY_BUF];
 
   /* NULL for every pointer parameter */
@@ -240,6 +243,7 @@ static void case_misuse(const char *url, const char *key) {
   CHECK_STATUS(horde_client_estimate_image(NULL, &image, &id), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_fetch_models(NULL, HORDE_REQUEST_IMAGE, &id),
                HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_fetch_user(NULL, &id), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_server_start(NULL, NULL), HORDE_STATUS_NULL_PARAM);
   horde_server_config_init(&server_config);
   CHECK_STATUS(horde_server_start(&server_config, NULL), HORDE_STATUS_NULL_PARAM);
@@ -331,7 +335,11 @@ static void case_misuse(const char *url, const char *key) {
   CHECK_STATUS(horde_client_estimate_image(client, &image, NULL), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_fetch_models(client, HORDE_REQUEST_IMAGE, NULL),
                HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_fetch_user(client, NULL), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_submit_job_images(client, 777, NULL, 1), HORDE_STATUS_NULL_PARAM);
+  view.rgba = NULL;
+  CHECK_STATUS(horde_client_submit_job_images(client, 777, &view, 1), HORDE_STATUS_NULL_PARAM);
+  view.rgba = pixels;
   CHECK_STATUS(horde_client_submit_job_text(client, 777, NULL), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_submit_job_form(client, 777, NULL), HORDE_STATUS_NULL_PARAM);
   CHECK_STATUS(horde_client_submit_job_form_image(client, 777, NULL), HORDE_STATUS_NULL_PARAM);
@@ -444,6 +452,10 @@ static void case_text(const char *url, const char *key) {
   CHECK_STATUS(horde_client_fetch_models(client, HORDE_WORK_TEXT, &models), HORDE_STATUS_OK);
   CHECK(wait_for(client, models, &seen) == HORDE_EVENT_MODELS);
   CHECK(strstr(seen.text, "test/echo") != NULL);
+  CHECK_STATUS(horde_client_fetch_user(client, &models), HORDE_STATUS_OK);
+  CHECK(wait_for(client, models, &seen) == HORDE_EVENT_USER);
+  CHECK(strstr(seen.text, "\"username\"") != NULL);
+  CHECK(seen.kudos > 0.0);
   /* the same through the horde's own JSON body */
   CHECK_STATUS(horde_client_submit_json(client, HORDE_REQUEST_TEXT,
                                         "{\"prompt\": \"JSON\", \"models\": [\"test/echo\"],"
@@ -584,7 +596,8 @@ static void case_worker(const char *url, const char *key) {
       jobs++;
       if (ev.job_kind == HORDE_WORK_TEXT) {
         char answer[256];
-        horde_image_view wrong = {NULL, 1, 1};
+        const uint8_t pixel[4] = {1, 2, 3, 255};
+        horde_image_view wrong = {pixel, 1, 1};
         CHECK(strcmp(ev.model, text_model) == 0);
         CHECK(strstr(ev.json, "\"max_length\"") != NULL);
         /* a wrong answer is refused and the ticket stays answerable */
