@@ -19,6 +19,7 @@ const WORKERS: usize = 1000;
 fn horde() -> Horde {
     let settings = Settings {
         request_ttl: 1200.0,
+        max_job_ttl: None,
         default_concurrency: 1_000_000,
         anonymous_concurrency: 500,
         maintenance_mode: false,

@@ -16,6 +16,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory holding the database and result blobs (`HORDE_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// PostgreSQL database shared by several coordinator processes
+    /// (`postgres://user@host:port/db`, `HORDE_DATABASE`); unset: SQLite in
+    /// the data directory.
+    pub database: Option<String>,
     /// URL clients and workers reach this horde at, used in upload and
     /// download links (`HORDE_PUBLIC_URL`); defaults to `http://{listen}`.
     pub public_url: Option<String>,
@@ -23,6 +27,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Seconds a request lives after its last activity.
     pub request_ttl_secs: f64,
+    /// Cap on the seconds a popped job may stay unsubmitted before it is
+    /// requeued (unset: upstream's ttl, from 150 s for text and from the
+    /// size of an image); a private horde of fast workers may shorten it.
+    pub max_job_ttl_secs: Option<f64>,
     /// How often stale jobs are requeued and expired requests removed.
     pub sweep_interval_secs: f64,
     /// Jobs a registered user may have waiting at once.
@@ -87,9 +95,11 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
             data_dir: PathBuf::from("horde-data"),
+            database: None,
             public_url: None,
             max_body_bytes: 20 * 1024 * 1024,
             request_ttl_secs: 20.0 * 60.0,
+            max_job_ttl_secs: None,
             sweep_interval_secs: 10.0,
             default_concurrency: 30,
             anonymous_concurrency: 500,
@@ -160,6 +170,9 @@ impl Config {
         if let Some(v) = var("HORDE_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
         }
+        if let Some(v) = var("HORDE_DATABASE").filter(|v| !v.is_empty()) {
+            self.database = Some(v);
+        }
         if let Some(v) = var("HORDE_PUBLIC_URL") {
             self.public_url = Some(v);
         }
@@ -219,12 +232,14 @@ mod tests {
             "HORDE_LISTEN" => Some("127.0.0.1:9001".into()),
             "HORDE_RATE_LIMITS" => Some("off".into()),
             "HORDE_PUBLIC_URL" => Some("https://horde.example/".into()),
+            "HORDE_DATABASE" => Some("postgres://127.0.0.1/horde".into()),
             _ => None,
         })
         .expect("valid env");
         assert_eq!(c.listen.port(), 9001);
         assert!(!c.rate_limits.enabled);
         assert_eq!(c.public_url(c.listen), "https://horde.example");
+        assert_eq!(c.database.as_deref(), Some("postgres://127.0.0.1/horde"));
         assert!(
             c.apply_env(|k| (k == "HORDE_RATE_LIMITS").then(|| "maybe".into()))
                 .is_err()

@@ -1,6 +1,8 @@
-//! Wiring: a [`Coordinator`] opens its data directory (locking it against a
-//! second server), its store and blobs, rebuilds the horde's state, and
-//! serves the router until told to stop, sweeping periodically.
+//! Wiring: a [`Coordinator`] opens its store and blobs — SQLite in its data
+//! directory (locked against a second server), or a PostgreSQL database it
+//! may share with other coordinator processes — rebuilds the horde's state,
+//! and serves the router until told to stop, sweeping periodically (once per
+//! interval across all processes sharing a database).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fs2::FileExt;
-use parking_lot::Mutex;
 use regex::RegexBuilder;
 
 use super::blobs::BlobStore;
@@ -18,7 +19,7 @@ use super::config::Config;
 use super::horde::{Horde, Settings};
 use super::http::{self, App, AppState};
 use super::store::sqlite::SqliteStore;
-use super::store::{Store, StoreError};
+use super::store::{Store, StoreError, SweepClaim};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "horde.sqlite";
@@ -42,6 +43,11 @@ pub enum StartError {
     /// A stored record is unreadable.
     #[error("{0}")]
     Corrupt(#[from] super::horde::CorruptRecord),
+    /// The database URL is not one this build can use.
+    #[error(
+        "unsupported database {0:?}: expected postgres://… (a build with the `postgres` feature), or none for SQLite"
+    )]
+    Database(String),
     /// A prompt filter is not a valid regex.
     #[error("invalid prompt filter {pattern:?}: {message}")]
     Filter {
@@ -66,9 +72,7 @@ pub fn open_state(
     clock: Arc<dyn Clock>,
     public_url: String,
 ) -> Result<(Horde, Arc<dyn Store>, BlobStore), StartError> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
-    let blobs = BlobStore::open(&config.data_dir.join(BLOB_DIR))?;
+    let (store, blobs) = open_store(config)?;
     let salt = match store.meta("key_salt")? {
         Some(s) => s,
         None => {
@@ -94,6 +98,7 @@ pub fn open_state(
     }
     let settings = Settings {
         request_ttl: config.request_ttl_secs,
+        max_job_ttl: config.max_job_ttl_secs.filter(|s| *s > 0.0),
         default_concurrency: config.default_concurrency,
         anonymous_concurrency: config.anonymous_concurrency,
         maintenance_mode: config.maintenance_mode,
@@ -103,6 +108,24 @@ pub fn open_state(
     };
     let horde = Horde::from_rows(settings, clock, store.load()?)?;
     Ok((horde, store, blobs))
+}
+
+/// Opens the configured store and the blobs that go with it.
+fn open_store(config: &Config) -> Result<(Arc<dyn Store>, BlobStore), StartError> {
+    match config.database.as_deref() {
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
+            let blobs = BlobStore::open(&config.data_dir.join(BLOB_DIR))?;
+            Ok((Arc::new(store), blobs))
+        }
+        #[cfg(feature = "postgres")]
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = Arc::new(super::store::postgres::PgStore::open(url)?);
+            Ok((store.clone(), BlobStore::Postgres(store)))
+        }
+        Some(other) => Err(StartError::Database(other.to_owned())),
+    }
 }
 
 /// Takes the data directory's server lock, or says who holds it.
@@ -131,21 +154,20 @@ impl Coordinator {
         bound: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
-        let lock = lock_data_dir(&config)?;
+        // A shared database is the lock-free case: other processes are welcome.
+        let lock = match config.database {
+            None => Some(lock_data_dir(&config)?),
+            Some(_) => None,
+        };
         let (mut horde, store, blobs) = open_state(&config, clock, config.public_url(bound))?;
         let (changes, _) = horde.take_changes();
         store.submit(changes);
-        let app = Arc::new(App {
-            horde: Mutex::new(horde),
-            store,
-            blobs,
-            limits: http::limits::Limiter::new(config.rate_limits.clone()),
-            metrics: http::metrics::Metrics::default(),
-        });
+        let limits = http::limits::Limiter::new(config.rate_limits.clone());
+        let app = Arc::new(App::new(horde, store, blobs, limits));
         Ok(Self {
             app,
             config,
-            _lock: Some(lock),
+            _lock: lock,
         })
     }
 
@@ -175,7 +197,24 @@ impl Coordinator {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let report = app.run(|h| Ok(h.sweep())).await;
+                    let now = app.horde.lock().now();
+                    let claim = app.store.claim_sweep(now, every.as_secs_f64()).wait().await;
+                    let last = match claim {
+                        Ok(SweepClaim::Mine { last }) => last,
+                        Ok(SweepClaim::Theirs) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not claim the sweep");
+                            continue;
+                        }
+                    };
+                    let report = app
+                        .run(move |h| {
+                            if let Some(last) = last {
+                                h.resume_sweeps_from(last);
+                            }
+                            Ok(h.sweep())
+                        })
+                        .await;
                     if let Ok(r) = report
                         && (r.timed_out_jobs > 0 || r.expired > 0)
                     {

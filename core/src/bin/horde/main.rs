@@ -1,7 +1,8 @@
 //! `horde`: the command line of horde-rs.
 //!
-//! - `horde serve` runs a private horde (SQLite in a data directory);
-//! - `horde user add|rotate-key|list` manages accounts in that directory;
+//! - `horde serve` runs a private horde (SQLite in a data directory, or
+//!   `--database postgres://…` shared with other `horde serve` processes);
+//! - `horde user add|rotate-key|list` manages accounts in that store;
 //! - `horde generate` and `horde text` request images and text from any
 //!   horde through the runtime, exactly as a game would;
 //! - `horde worker --config worker.toml` lends this machine to a horde;
@@ -17,11 +18,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use horde_core::api::Rc;
 use horde_core::coordinator::clock::SystemClock;
 use horde_core::coordinator::config::Config;
+use horde_core::coordinator::error::ApiError;
 use horde_core::coordinator::horde::NewUser;
+use horde_core::coordinator::http::App;
+use horde_core::coordinator::http::limits::Limiter;
 use horde_core::coordinator::server::{self, Coordinator};
-use horde_core::coordinator::store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +41,10 @@ struct Cli {
     /// Data directory (database and images).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL database shared by several `horde serve` processes
+    /// (postgres://user@host:port/db); default: SQLite in the data directory.
+    #[arg(long, global = true, env = "HORDE_DATABASE")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -171,10 +179,14 @@ enum UserCommand {
 fn config(
     file: Option<&std::path::Path>,
     data_dir: Option<&std::path::Path>,
+    database: Option<&str>,
 ) -> Result<Config, String> {
     let mut config = Config::load(file).map_err(|e| e.to_string())?;
     if let Some(dir) = data_dir {
         config.data_dir = dir.to_owned();
+    }
+    if let Some(url) = database.filter(|u| !u.is_empty()) {
+        config.database = Some(url.to_owned());
     }
     Ok(config)
 }
@@ -220,75 +232,86 @@ async fn shutdown_signal() {
 }
 
 fn user(config: Config, command: UserCommand) -> Result<(), String> {
-    // Adding a user is safe while a server runs (it finds new keys in the
-    // database on first use); changing an existing one is not.
-    let lock = server::lock_data_dir(&config);
+    // On SQLite, adding a user is safe while a server runs (it finds new keys
+    // in the database on first use); changing an existing one is not. On a
+    // shared PostgreSQL store this command takes a turn like a server does.
+    let shared = config.database.is_some();
+    let lock = (!shared).then(|| server::lock_data_dir(&config));
     let url = config.public_url(config.listen);
-    let (mut horde, store, _) =
+    let (horde, store, blobs) =
         server::open_state(&config, Arc::new(SystemClock), url).map_err(|e| e.to_string())?;
-    let commit = |horde: &mut horde_core::coordinator::horde::Horde, store: &Arc<dyn Store>| {
-        let (changes, _) = horde.take_changes();
-        let ticket = store.submit(changes);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(ticket.durable()).map_err(|e| e.to_string())?;
-        store.close();
-        Ok::<(), String>(())
-    };
-    match command {
-        UserCommand::Add {
-            name,
-            kudos,
-            trusted,
-            moderator,
-            admin,
-            concurrency,
-            workers,
-        } => {
-            let (user, key) = horde
-                .create_user(NewUser {
-                    alias: name,
-                    kudos,
-                    trusted,
-                    moderator,
-                    admin,
-                })
-                .map_err(|e| e.body.message)?;
-            horde
-                .operator_update(user.id, |u| {
-                    if let Some(c) = concurrency {
-                        u.concurrency = c;
-                    }
-                    if let Some(w) = workers {
-                        u.worker_invited = w;
-                    }
-                })
-                .map_err(|e| e.body.message)?;
-            commit(&mut horde, &store)?;
-            eprintln!("created {} ({} kudos)", user.username, user.kudos);
-            println!("{key}");
-        }
-        UserCommand::RotateKey { name } => {
-            if lock.is_err() {
-                return Err(
-                    "stop `horde serve` on this data directory before rotating keys".into(),
-                );
+    let limits = Limiter::new(config.rate_limits.clone());
+    let app = App::new(horde, store.clone(), blobs, limits);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let result = rt.block_on(async {
+        match command {
+            UserCommand::Add {
+                name,
+                kudos,
+                trusted,
+                moderator,
+                admin,
+                concurrency,
+                workers,
+            } => {
+                let (user, key) = app
+                    .run(|h| {
+                        let (user, key) = h.create_user(NewUser {
+                            alias: name,
+                            kudos,
+                            trusted,
+                            moderator,
+                            admin,
+                        })?;
+                        h.operator_update(user.id, |u| {
+                            if let Some(c) = concurrency {
+                                u.concurrency = c;
+                            }
+                            if let Some(w) = workers {
+                                u.worker_invited = w;
+                            }
+                        })?;
+                        Ok((user, key))
+                    })
+                    .await
+                    .map_err(|e| e.body.message)?;
+                eprintln!("created {} ({} kudos)", user.username, user.kudos);
+                println!("{key}");
             }
-            let id = horde
-                .find_user_by_name(&name)
-                .ok_or_else(|| format!("no user '{name}'"))?;
-            let key = horde.rotate_key(id).map_err(|e| e.body.message)?;
-            commit(&mut horde, &store)?;
-            println!("{key}");
-        }
-        UserCommand::List => {
-            for u in horde.list_users(1, &horde_core::api::UserSort::Age) {
-                println!("{}\t{} kudos", u.username, u.kudos);
+            UserCommand::RotateKey { name } => {
+                if matches!(lock, Some(Err(_))) {
+                    return Err(
+                        "stop `horde serve` on this data directory before rotating keys".into(),
+                    );
+                }
+                let key = app
+                    .run(|h| {
+                        let id = h.find_user_by_name(&name).ok_or_else(|| {
+                            ApiError::new(Rc::UserNotFound, format!("no user '{name}'"))
+                        })?;
+                        h.rotate_key(id)
+                    })
+                    .await
+                    .map_err(|e| e.body.message)?;
+                println!("{key}");
+            }
+            UserCommand::List => {
+                let users = app
+                    .read(|h| h.list_users(1, &horde_core::api::UserSort::Age))
+                    .await
+                    .map_err(|e| e.body.message)?;
+                for u in users {
+                    println!("{}\t{} kudos", u.username, u.kudos);
+                }
             }
         }
-    }
-    Ok(())
+        Ok(())
+    });
+    store.close();
+    result
 }
 
 fn main() -> ExitCode {
@@ -318,8 +341,12 @@ fn main() -> ExitCode {
             output,
             text_model,
         }),
-        command => config(cli.config.as_deref(), cli.data_dir.as_deref())
-            .and_then(|config| coordinator_command(config, command)),
+        command => config(
+            cli.config.as_deref(),
+            cli.data_dir.as_deref(),
+            cli.database.as_deref(),
+        )
+        .and_then(|config| coordinator_command(config, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

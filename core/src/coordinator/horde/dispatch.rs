@@ -515,6 +515,7 @@ impl Horde {
             }
             RequestBody::Text(_) => (TEXT_JOB_TTL_SECS, None, None),
         };
+        let ttl = self.settings.max_job_ttl.map_or(ttl, |cap| ttl.min(cap));
         let handed_out = r.jobs.len() as i64;
         let mut jobs = Vec::with_capacity(k as usize);
         for i in 0..k {

@@ -9,6 +9,7 @@
 //! pops and submits), [`alchemy`] (interrogations), [`sweep`] (timeouts,
 //! expiry, uptime), [`workers`] (worker records and views), [`stats`].
 
+mod absorb;
 mod accounts;
 mod alchemy;
 mod dispatch;
@@ -52,6 +53,9 @@ pub const MAX_RESTARTS: u32 = 2;
 pub struct Settings {
     /// Seconds a request lives after its last activity.
     pub request_ttl: f64,
+    /// Cap on the seconds a popped job may stay unsubmitted (upstream's
+    /// per-job ttl when `None`).
+    pub max_job_ttl: Option<f64>,
     /// Jobs a registered user may have waiting.
     pub default_concurrency: u32,
     /// Jobs all anonymous clients may have waiting.
@@ -171,50 +175,7 @@ impl Horde {
             speed_cache: HashMap::new(),
         };
         for row in rows {
-            let corrupt = |e: serde_json::Error| CorruptRecord {
-                table: row.table,
-                id: row.id.clone(),
-                message: e.to_string(),
-            };
-            match row.table {
-                Table::Users => {
-                    horde.insert_user(serde_json::from_str(&row.body).map_err(corrupt)?)
-                }
-                Table::SharedKeys => {
-                    let k: SharedKey = serde_json::from_str(&row.body).map_err(corrupt)?;
-                    horde.shared_keys.insert(k.id.clone(), k);
-                }
-                Table::Workers => {
-                    let w: Worker = serde_json::from_str(&row.body).map_err(corrupt)?;
-                    horde
-                        .workers_by_name
-                        .insert(w.name.to_lowercase(), w.id.clone());
-                    horde.workers.insert(w.id.clone(), w);
-                }
-                Table::Requests => {
-                    let r: Request = serde_json::from_str(&row.body).map_err(corrupt)?;
-                    horde.seq = horde.seq.max(r.seq);
-                    for job in &r.jobs {
-                        horde.job_index.insert(job.id.clone(), r.id.clone());
-                    }
-                    let id = r.id.clone();
-                    if r.upfront_hold > 0.0 && !r.is_done() {
-                        horde.holds.insert(id.clone(), r.user_id);
-                    }
-                    horde.requests.insert(id.clone(), r);
-                    horde.reindex(&id);
-                }
-                Table::Interrogations => {
-                    let i: Interrogation = serde_json::from_str(&row.body).map_err(corrupt)?;
-                    horde.seq = horde.seq.max(i.seq);
-                    for form in &i.forms {
-                        horde.form_index.insert(form.id.clone(), i.id.clone());
-                    }
-                    let id = i.id.clone();
-                    horde.interrogations.insert(id.clone(), i);
-                    horde.reindex_interrogation(&id);
-                }
-            }
+            horde.absorb_row(row)?;
         }
         if !horde.users.contains_key(&ANONYMOUS_ID) {
             let anon = User::new(

@@ -39,6 +39,7 @@ async fn find_user(
     let caller = state.caller(key.as_deref(), true).await?;
     state
         .read(|h| h.find_user(&caller))
+        .await?
         .map(|u| Json(u).into_response())
 }
 
@@ -48,7 +49,12 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let sort = q.sort.unwrap_or(UserSort::Kudos);
-    Ok(Json(state.read(|h| h.list_users(q.page.unwrap_or(1), &sort))).into_response())
+    Ok(Json(
+        state
+            .read(|h| h.list_users(q.page.unwrap_or(1), &sort))
+            .await?,
+    )
+    .into_response())
 }
 
 async fn user(
@@ -66,6 +72,7 @@ async fn user(
             let privilege = h.privilege(caller.as_ref(), id);
             h.user_view(id, privilege)
         })
+        .await?
         .map(|u| Json(u).into_response())
 }
 
@@ -111,6 +118,7 @@ async fn create_key(
 async fn key(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     state
         .read(|h| h.shared_key_view(&id))
+        .await?
         .map(|k| Json(k).into_response())
 }
 

@@ -37,7 +37,7 @@ async fn download(
     if !valid_name(&name) {
         return Err(not_found(&name));
     }
-    match state.blobs.get(&name) {
+    match state.blobs.get(&name).await {
         Ok(Some(bytes)) => Ok(([(header::CONTENT_TYPE, "image/webp")], bytes).into_response()),
         Ok(None) => Err(not_found(&name)),
         Err(e) => {
@@ -54,7 +54,7 @@ async fn upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let token = q.get("token").map(String::as_str).unwrap_or("");
-    if !valid_name(&name) || !state.read(|h| h.upload_allowed(&name, token)) {
+    if !valid_name(&name) || !state.read(|h| h.upload_allowed(&name, token)).await? {
         return Err(ApiError::new(
             Rc::Forbidden,
             "This upload URL is not valid (wrong token, or the job is no longer in progress).",
@@ -63,7 +63,7 @@ async fn upload(
     if body.is_empty() {
         return Err(ApiError::bad_request("An upload needs a body."));
     }
-    state.blobs.put(&name, &body).map_err(|e| {
+    state.blobs.put(&name, &body).await.map_err(|e| {
         tracing::error!(error = %e, %name, "cannot store upload");
         ApiError::bad_request("The upload could not be stored.")
     })?;

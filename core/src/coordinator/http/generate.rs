@@ -60,7 +60,7 @@ pub(super) fn inline_image(field: &str, value: &str) -> Result<Option<Vec<u8>>, 
 /// Largest source image, in pixels per side.
 const MAX_SOURCE_SIDE: u32 = 3072;
 
-fn store_inline(
+async fn store_inline(
     state: &AppState,
     name: &str,
     field: &str,
@@ -78,7 +78,7 @@ fn store_inline(
             "Source images may be at most 3072 pixels on each side.",
         ));
     }
-    state.blobs.put(name, &bytes).map_err(|e| {
+    state.blobs.put(name, &bytes).await.map_err(|e| {
         tracing::error!(error = %e, "cannot store source image");
         ApiError::bad_request("The source image could not be stored.")
     })?;
@@ -101,13 +101,15 @@ async fn image_async(
                 &format!("{id}_src.webp"),
                 "source_image",
                 req.source_image.as_deref(),
-            )?,
+            )
+            .await?,
             mask: store_inline(
                 &state,
                 &format!("{id}_msk.webp"),
                 "source_mask",
                 req.source_mask.as_deref(),
-            )?,
+            )
+            .await?,
         }
     };
     let cleanup = stored.clone();
@@ -116,7 +118,7 @@ async fn image_async(
         .await;
     if result.is_err() {
         for blob in cleanup.source.iter().chain(cleanup.mask.iter()) {
-            let _ = state.blobs.delete(blob);
+            let _ = state.blobs.delete(blob).await;
         }
     }
     result.map(admission)
@@ -141,15 +143,16 @@ async fn check(
 ) -> Result<Response, ApiError> {
     state
         .read(|h| h.check(&id))
+        .await?
         .map(|c| Json(c).into_response())
 }
 
 /// Inlines each image as base64 WebP for requests that asked for `r2: false`.
-fn inline_results(state: &AppState, mut status: ImageStatus, r2: bool) -> ImageStatus {
+async fn inline_results(state: &AppState, mut status: ImageStatus, r2: bool) -> ImageStatus {
     if !r2 {
         for g in &mut status.generations {
             let blob = format!("{}.webp", g.id);
-            g.img = match state.blobs.get(&blob) {
+            g.img = match state.blobs.get(&blob).await {
                 Ok(Some(bytes)) => base64::engine::general_purpose::STANDARD.encode(bytes),
                 _ => "N/A".into(),
             };
@@ -162,8 +165,8 @@ async fn image_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (status, r2) = state.read(|h| h.image_status(&id))?;
-    Ok(Json(inline_results(&state, status, r2)).into_response())
+    let (status, r2) = state.read(|h| h.image_status(&id)).await??;
+    Ok(Json(inline_results(&state, status, r2).await).into_response())
 }
 
 async fn image_cancel(
@@ -172,7 +175,7 @@ async fn image_cancel(
 ) -> Result<Response, ApiError> {
     match state.run(|h| h.cancel(&id, WorkerType::Image)).await? {
         CancelledStatus::Image(status, r2) => {
-            Ok(Json(inline_results(&state, status, r2)).into_response())
+            Ok(Json(inline_results(&state, status, r2).await).into_response())
         }
         CancelledStatus::Text(status) => Ok(Json(status).into_response()),
     }
@@ -184,6 +187,7 @@ async fn text_status(
 ) -> Result<Response, ApiError> {
     state
         .read(|h| h.text_status(&id))
+        .await?
         .map(|s| Json(s).into_response())
 }
 
@@ -239,10 +243,12 @@ async fn image_submit(
     if !faulted && !generation.is_empty() && generation != crate::api::R2_SUBMITTED {
         // An inline result: check the job takes it, then store it before the
         // submit is recorded, so a recorded result always has its image.
-        let check = state.read(|h| h.check_image_submit(&caller, req.id.as_str()))?;
+        let check = state
+            .read(|h| h.check_image_submit(&caller, req.id.as_str()))
+            .await??;
         let bytes = inline_image("generation", generation)?
             .ok_or_else(|| ApiError::bad_request("generation must be 'R2' or base64 WebP"))?;
-        state.blobs.put(&check.blob, &bytes).map_err(|e| {
+        state.blobs.put(&check.blob, &bytes).await.map_err(|e| {
             tracing::error!(error = %e, "cannot store result");
             ApiError::bad_request("The result could not be stored.")
         })?;

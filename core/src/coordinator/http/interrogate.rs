@@ -42,7 +42,7 @@ async fn create(
             ));
         }
         let name = format!("{id}_src.webp");
-        state.blobs.put(&name, &bytes).map_err(|e| {
+        state.blobs.put(&name, &bytes).await.map_err(|e| {
             tracing::error!(error = %e, "cannot store source image");
             ApiError::bad_request("The source image could not be stored.")
         })?;
@@ -58,7 +58,7 @@ async fn create(
     if result.is_err()
         && let Some(blob) = blob
     {
-        let _ = state.blobs.delete(&blob);
+        let _ = state.blobs.delete(&blob).await;
     }
     result.map(|r| (StatusCode::ACCEPTED, Json(r)).into_response())
 }
@@ -69,6 +69,7 @@ async fn status(
 ) -> Result<Response, ApiError> {
     state
         .read(|h| h.interrogation_status(&id))
+        .await?
         .map(|s| Json(s).into_response())
 }
 

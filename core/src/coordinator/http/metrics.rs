@@ -64,7 +64,10 @@ pub async fn handler(State(state): State<AppState>) -> Response {
             "horde_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
         );
     }
-    let p = state.read(|h| h.performance());
+    let p = match state.read(|h| h.performance()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let gauges = [
         (
             "horde_queued_image_requests",

@@ -26,7 +26,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use super::blobs::BlobStore;
 use super::error::ApiError;
 use super::horde::{Caller, Horde};
-use super::store::Store;
+use super::store::{Store, StoreError};
+use super::turns::{Joined, Turns};
 use crate::api::Rc;
 
 /// Everything a handler reaches.
@@ -41,52 +42,95 @@ pub struct App {
     pub limits: limits::Limiter,
     /// Request counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Turn-taking, when other processes share the store.
+    pub turns: Option<Turns>,
 }
 
 /// Shared handle to the [`App`].
 pub type AppState = Arc<App>;
 
+fn storage_unavailable(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "storage failed");
+    ApiError {
+        status: 503,
+        body: crate::api::ErrorBody::new(
+            Rc::Unknown("StorageUnavailable".into()),
+            "Storage is unavailable; nothing was changed. Try again.",
+        ),
+    }
+}
+
 impl App {
+    /// The state of a horde on `store` (turn-taking included when the store
+    /// is shared).
+    pub fn new(
+        horde: Horde,
+        store: Arc<dyn Store>,
+        blobs: BlobStore,
+        limits: limits::Limiter,
+    ) -> Self {
+        Self {
+            horde: Mutex::new(horde),
+            turns: store.is_shared().then(|| Turns::new(store.clone())),
+            store,
+            blobs,
+            limits,
+            metrics: metrics::Metrics::default(),
+        }
+    }
+
     /// Runs `op` on the horde, queues the records it changed (in the order
     /// of operations, under the lock), then waits until they are durable.
     pub async fn run<T>(
         &self,
         op: impl FnOnce(&mut Horde) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let (out, ticket, dead_blobs) = {
-            let mut horde = self.horde.lock();
-            let out = op(&mut horde);
-            let (changes, dead_blobs) = horde.take_changes();
-            (out, self.store.submit(changes), dead_blobs)
-        };
-        ticket.durable().await.map_err(|e| {
-            tracing::error!(error = %e, "storage failed");
-            ApiError {
-                status: 503,
-                body: crate::api::ErrorBody::new(
-                    Rc::Unknown("StorageUnavailable".into()),
-                    "Storage is unavailable; nothing was changed. Try again.",
-                ),
+        let Joined {
+            out,
+            ticket,
+            dead_blobs,
+        } = match &self.turns {
+            Some(turns) => turns
+                .change(&self.horde, op)
+                .await
+                .map_err(storage_unavailable)?,
+            None => {
+                let mut horde = self.horde.lock();
+                let out = op(&mut horde);
+                let (changes, dead_blobs) = horde.take_changes();
+                Joined {
+                    out,
+                    ticket: self.store.submit(changes),
+                    dead_blobs,
+                }
             }
-        })?;
+        };
+        ticket.durable().await.map_err(storage_unavailable)?;
         for blob in dead_blobs {
-            if let Err(e) = self.blobs.delete(&blob) {
+            if let Err(e) = self.blobs.delete(&blob).await {
                 tracing::warn!(%blob, error = %e, "could not delete blob");
             }
         }
         out
     }
 
-    /// Reads the horde without changing it.
-    pub fn read<T>(&self, op: impl FnOnce(&mut Horde) -> T) -> T {
-        op(&mut self.horde.lock())
+    /// Reads the horde without changing it, once it holds everything
+    /// committed before the call (by any process sharing the store).
+    pub async fn read<T>(&self, op: impl FnOnce(&mut Horde) -> T) -> Result<T, ApiError> {
+        match &self.turns {
+            Some(turns) => turns
+                .read(&self.horde, op)
+                .await
+                .map_err(storage_unavailable),
+            None => Ok(op(&mut self.horde.lock())),
+        }
     }
 
     /// Authenticates an `apikey` header; keys of users added by the operator
-    /// while the server runs are found in storage on first use.
+    /// while the server runs are found in storage on first use. On a shared
+    /// store the check sees every key change committed before the call.
     pub async fn caller(&self, apikey: Option<&str>, shared_ok: bool) -> Result<Caller, ApiError> {
-        let first = self.horde.lock().authenticate(apikey, shared_ok);
-        let err = match first {
+        let err = match self.read(|h| h.authenticate(apikey, shared_ok)).await? {
             Ok(c) => return Ok(c),
             Err(e) => e,
         };

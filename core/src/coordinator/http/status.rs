@@ -20,42 +20,44 @@ pub(super) fn routes() -> Router<AppState> {
         .route(paths::STATUS_MODES, get(modes).put(set_modes))
         .route(
             paths::STATS_IMG_TOTALS,
-            get(|State(s): State<AppState>| async move { Json(s.read(|h| h.image_totals())) }),
+            get(|State(s): State<AppState>| async move { s.read(|h| h.image_totals()).await.map(Json) }),
         )
         .route(
             paths::STATS_TEXT_TOTALS,
-            get(|State(s): State<AppState>| async move { Json(s.read(|h| h.text_totals())) }),
+            get(|State(s): State<AppState>| async move { s.read(|h| h.text_totals()).await.map(Json) }),
         )
         .route(
             paths::STATS_IMG_MODELS,
             get(|State(s): State<AppState>| async move {
-                Json(s.read(|h| h.model_stats(WorkerType::Image)))
+                s.read(|h| h.model_stats(WorkerType::Image)).await.map(Json)
             }),
         )
         .route(
             paths::STATS_TEXT_MODELS,
             get(|State(s): State<AppState>| async move {
-                Json(s.read(|h| h.model_stats(WorkerType::Text)))
+                s.read(|h| h.model_stats(WorkerType::Text)).await.map(Json)
             }),
         )
 }
 
-async fn heartbeat(State(state): State<AppState>) -> Json<Heartbeat> {
-    let (queue, threads) = state.read(|h| {
-        let p = h.performance();
-        (
-            p.queued_requests + p.queued_text_requests,
-            p.thread_count + p.text_thread_count + p.interrogator_thread_count,
-        )
-    });
-    Json(Heartbeat {
+async fn heartbeat(State(state): State<AppState>) -> Result<Json<Heartbeat>, ApiError> {
+    let (queue, threads) = state
+        .read(|h| {
+            let p = h.performance();
+            (
+                p.queued_requests + p.queued_text_requests,
+                p.thread_count + p.text_thread_count + p.interrogator_thread_count,
+            )
+        })
+        .await?;
+    Ok(Json(Heartbeat {
         message: "OK".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         queue: Some(queue),
         threads: Some(threads),
         active_count: Some(queue),
         db_connection: Some(true),
-    })
+    }))
 }
 
 async fn models(
@@ -63,37 +65,40 @@ async fn models(
     q: Result<Query<ModelsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
-    Ok(Json(state.read(|h| h.active_models(&q))).into_response())
+    Ok(Json(state.read(|h| h.active_models(&q)).await?).into_response())
 }
 
 async fn model(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let found: Vec<_> = ["image", "text"]
-        .into_iter()
-        .flat_map(|kind| {
-            let q = ModelsQuery {
-                kind: Some(kind.into()),
-                ..Default::default()
-            };
-            state.read(|h| h.active_models(&q))
+    let found = state
+        .read(|h| {
+            ["image", "text"]
+                .into_iter()
+                .flat_map(|kind| {
+                    h.active_models(&ModelsQuery {
+                        kind: Some(kind.into()),
+                        ..Default::default()
+                    })
+                })
+                .filter(|m| m.name == name)
+                .collect::<Vec<_>>()
         })
-        .filter(|m| m.name == name)
-        .collect();
+        .await?;
     Ok(Json(found).into_response())
 }
 
-async fn performance(State(state): State<AppState>) -> Response {
-    Json(state.read(|h| h.performance())).into_response()
+async fn performance(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.read(|h| h.performance()).await?).into_response())
 }
 
-async fn modes(State(state): State<AppState>) -> Json<HordeModes> {
-    Json(HordeModes {
-        maintenance_mode: Some(state.read(|h| h.settings().maintenance_mode)),
+async fn modes(State(state): State<AppState>) -> Result<Json<HordeModes>, ApiError> {
+    Ok(Json(HordeModes {
+        maintenance_mode: Some(state.read(|h| h.settings().maintenance_mode).await?),
         invite_only_mode: Some(false),
         raid_mode: None,
-    })
+    }))
 }
 
 async fn set_modes(
@@ -108,14 +113,14 @@ async fn set_modes(
             "No horde mode selected!",
         ));
     };
-    let is_admin = state.read(|h| h.is_admin(caller.user_id()));
+    let is_admin = state.read(|h| h.is_admin(caller.user_id())).await?;
     if !is_admin {
         return Err(ApiError::new(
             Rc::NotAdmin,
             "Only admins may switch maintenance mode.",
         ));
     }
-    state.read(|h| h.set_maintenance(on));
+    state.read(|h| h.set_maintenance(on)).await?;
     Ok(Json(HordeModes {
         maintenance_mode: Some(on),
         ..Default::default()

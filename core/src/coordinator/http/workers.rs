@@ -33,7 +33,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let caller = optional_caller(&state, key).await;
-    Ok(Json(state.read(|h| h.list_workers(&q, caller.as_ref()))).into_response())
+    Ok(Json(state.read(|h| h.list_workers(&q, caller.as_ref())).await?).into_response())
 }
 
 async fn details(
@@ -44,6 +44,7 @@ async fn details(
     let caller = optional_caller(&state, key).await;
     state
         .read(|h| h.worker_details(&id, caller.as_ref()))
+        .await?
         .map(|w| Json(w).into_response())
 }
 
@@ -55,6 +56,7 @@ async fn by_name(
     let caller = optional_caller(&state, key).await;
     state
         .read(|h| h.worker_by_name(&name, caller.as_ref()))
+        .await?
         .map(|w| Json(w).into_response())
 }
 

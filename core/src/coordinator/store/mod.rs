@@ -4,9 +4,18 @@
 //! record is handed to a [`Store`] as a whole-record [`Change`], in the order
 //! the changes happened, and a request is acknowledged only once its changes
 //! are durable ([`Ticket::durable`]). On start the state is rebuilt from
-//! [`Store::load`]. SQLite ([`sqlite::SqliteStore`]) is the embedded default;
-//! another backend implements the same trait.
+//! [`Store::load`]. SQLite ([`sqlite::SqliteStore`]) is the embedded default.
+//!
+//! A *shared* store ([`postgres::PgStore`]) is one database behind several
+//! coordinator processes. Each process still holds the whole state in
+//! memory, but changes it only inside a *turn* ([`Store::begin_turn`] ..
+//! [`Store::end_turn`]): a transaction holding the database's write lock
+//! that starts by handing over what other processes committed since this one
+//! last looked. [`super::turns`] drives turns; a store a process has alone
+//! keeps the default no-op turn methods.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
 use tokio::sync::oneshot;
@@ -71,6 +80,22 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// Which kind of record it changes.
+    pub fn table(&self) -> Table {
+        match self {
+            Change::Put { table, .. } | Change::Delete { table, .. } => *table,
+        }
+    }
+
+    /// The id of the record it changes.
+    pub fn id(&self) -> &str {
+        match self {
+            Change::Put { id, .. } | Change::Delete { id, .. } => id,
+        }
+    }
+}
+
 /// A stored record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -118,6 +143,34 @@ impl Ticket {
     }
 }
 
+/// Resolves with a store's answer (sent from the store's own thread).
+#[derive(Debug)]
+pub struct Pending<T>(oneshot::Receiver<Result<T, String>>);
+
+impl<T> Pending<T> {
+    /// A pending answer and the sender that gives it.
+    pub fn channel() -> (oneshot::Sender<Result<T, String>>, Self) {
+        let (tx, rx) = oneshot::channel();
+        (tx, Pending(rx))
+    }
+
+    /// An answer that is already there.
+    pub fn ready(value: T) -> Self {
+        let (tx, rx) = Self::channel();
+        let _ = tx.send(Ok(value));
+        rx
+    }
+
+    /// Waits for the answer.
+    pub async fn wait(self) -> Result<T, StoreError> {
+        match self.0.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(StoreError::Database(e)),
+            Err(_) => Err(StoreError::Stopped),
+        }
+    }
+}
+
 /// Durable storage for coordinator records.
 pub trait Store: Send + Sync + 'static {
     /// Every stored record.
@@ -133,4 +186,48 @@ pub trait Store: Send + Sync + 'static {
     fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Writes everything queued and stops the writer.
     fn close(&self);
+
+    /// Whether other coordinator processes share this store, so that
+    /// changes need turns and reads need [`Store::catch_up`].
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Starts a turn: waits for the database's write lock and answers with
+    /// what other processes committed since this one last looked. Changes
+    /// submitted until [`Store::end_turn`] commit together.
+    fn begin_turn(&self) -> Pending<Vec<Change>> {
+        Pending::ready(Vec::new())
+    }
+
+    /// Commits the turn; every ticket of its changes resolves with the result.
+    fn end_turn(&self) -> Pending<()> {
+        Pending::ready(())
+    }
+
+    /// What other processes committed since this one last looked (outside
+    /// a turn).
+    fn catch_up(&self) -> Pending<Vec<Change>> {
+        Pending::ready(Vec::new())
+    }
+
+    /// Claims the periodic sweep at `now` unless some process swept less
+    /// than `every` seconds ago, so that a cluster sweeps once per interval.
+    /// A store a process has alone always grants it.
+    fn claim_sweep(&self, now: f64, every: f64) -> Pending<SweepClaim> {
+        let _ = (now, every);
+        Pending::ready(SweepClaim::Mine { last: None })
+    }
+}
+
+/// The answer to [`Store::claim_sweep`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SweepClaim {
+    /// This process sweeps now.
+    Mine {
+        /// When the cluster last swept (`None`: this process's own memory is right).
+        last: Option<f64>,
+    },
+    /// Another process swept recently.
+    Theirs,
 }
