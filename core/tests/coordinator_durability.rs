@@ -7,81 +7,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use common::process;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-const EXE: &str = env!("CARGO_BIN_EXE_horde");
-
 fn add_user(dir: &Path, name: &str, kudos: u32) -> String {
-    let out = Command::new(EXE)
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "user",
-            "add",
-            name,
-            "--trusted",
-            "--kudos",
-            &kudos.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    process::add_user(&common::postgres::store_args(dir), name, f64::from(kudos))
 }
 
-/// A server process, killed when dropped (so a failing test leaves none behind).
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Starts `horde serve` on an ephemeral port; answers the process and its API URL.
-fn serve(dir: &Path) -> (Server, String) {
-    let mut child = Command::new(EXE)
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("HORDE_RATE_LIMITS", "off")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(rest) = line.split("horde serving at ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), url)
+fn serve(dir: &Path) -> (process::Server, String) {
+    process::serve(&common::postgres::store_args(dir))
 }
 
 #[derive(Default)]

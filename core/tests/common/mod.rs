@@ -1,8 +1,12 @@
 //! A coordinator on 127.0.0.1 with an ephemeral port, SQLite in a temporary
-//! directory and a hand-driven clock, plus small HTTP helpers.
+//! directory (or, with `HORDE_TEST_STORE=postgres`, a fresh schema on the
+//! tests' PostgreSQL: see [`postgres`]) and a hand-driven clock, plus small
+//! HTTP helpers.
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod postgres;
+pub mod process;
 pub mod python;
 pub mod workers;
 
@@ -65,6 +69,7 @@ impl TestHorde {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut config = Config {
             data_dir: dir.clone(),
+            database: postgres::database_of(&dir),
             ..Config::default()
         };
         config.rate_limits.enabled = false;

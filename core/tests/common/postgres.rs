@@ -1,0 +1,106 @@
+//! PostgreSQL for the tests. The coordinator's tests run on SQLite unless
+//! `HORDE_TEST_STORE=postgres`; then each test horde gets a fresh schema on
+//! the server at `HORDE_TEST_DATABASE_URL`, or, when that is unset, on a
+//! throwaway cluster that `scripts/pg-cluster start` makes (installing
+//! Debian's postgresql when missing). Tests that always need PostgreSQL
+//! (several coordinator processes on one database) use [`fresh_database`].
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection, Executor};
+
+/// Whether the coordinator tests run on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("HORDE_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// The tests' PostgreSQL server.
+pub fn server() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("HORDE_TEST_DATABASE_URL")
+            && !url.is_empty()
+        {
+            return url;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-cluster");
+        let out = std::process::Command::new(script)
+            .arg("start")
+            .output()
+            .expect("scripts/pg-cluster runs");
+        assert!(
+            out.status.success(),
+            "scripts/pg-cluster start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("a URL")
+            .trim()
+            .to_owned()
+    })
+    .clone()
+}
+
+/// A new, empty schema on the tests' server, as a URL that selects it.
+pub fn fresh_database() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let server = server();
+    let schema = format!(
+        "horde_test_{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let create = {
+        let (server, schema) = (server.clone(), schema.clone());
+        move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&server)
+                    .await
+                    .expect("the tests' PostgreSQL accepts connections");
+                conn.execute(format!("CREATE SCHEMA {schema}").as_str())
+                    .await
+                    .expect("create schema");
+            });
+        }
+    };
+    // Its own thread, so it works inside and outside a runtime.
+    std::thread::spawn(create).join().expect("schema created");
+    let sep = if server.contains('?') { '&' } else { '?' };
+    format!("{server}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// The database of the horde in `dir`: `None` on SQLite; on PostgreSQL a
+/// fresh schema made on first use and remembered in the directory, so a
+/// restart on the same directory finds the same data.
+pub fn database_of(dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let file = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let url = fresh_database();
+    std::fs::create_dir_all(dir).expect("dir");
+    std::fs::write(&file, &url).expect("remember the database");
+    Some(url)
+}
+
+/// `horde` command-line arguments that select the store of `dir`.
+pub fn store_args(dir: &Path) -> Vec<String> {
+    let mut args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+    if let Some(url) = database_of(dir) {
+        args.extend(["--database".to_owned(), url]);
+    }
+    args
+}
