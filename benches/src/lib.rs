@@ -21,19 +21,32 @@ impl Server {
     /// Creates a data directory with users (`name → (kudos, concurrency)`),
     /// starts the server with rate limits off, and answers it with the keys.
     pub fn start(horde: &Path, users: &[(&str, f64, u32)]) -> std::io::Result<(Self, Vec<String>)> {
+        let (mut servers, keys) = Self::start_many(horde, None, users, 1)?;
+        let server = servers
+            .pop()
+            .ok_or_else(|| std::io::Error::other("no server"))?;
+        Ok((server, keys))
+    }
+
+    /// The same with `nodes` servers on one store: SQLite in the data
+    /// directory (one node only) or the PostgreSQL `database`.
+    pub fn start_many(
+        horde: &Path,
+        database: Option<&str>,
+        users: &[(&str, f64, u32)],
+        nodes: usize,
+    ) -> std::io::Result<(Vec<Self>, Vec<String>)> {
         let dir = std::env::temp_dir().join(format!("horde-loadgen-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let mut store = vec!["--data-dir".to_owned(), dir.to_string_lossy().into_owned()];
+        if let Some(url) = database {
+            store.extend(["--database".to_owned(), url.to_owned()]);
+        }
         let mut keys = Vec::new();
         for (name, kudos, concurrency) in users {
             let out = Command::new(horde)
-                .args([
-                    "--data-dir",
-                    &dir.to_string_lossy(),
-                    "user",
-                    "add",
-                    name,
-                    "--trusted",
-                ])
+                .args(&store)
+                .args(["user", "add", name, "--trusted"])
                 .args([
                     "--kudos",
                     &kudos.to_string(),
@@ -49,39 +62,42 @@ impl Server {
             }
             keys.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         }
-        let mut child = Command::new(horde)
-            .args([
-                "--data-dir",
-                &dir.to_string_lossy(),
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("HORDE_RATE_LIMITS", "off")
-            .env("RUST_LOG", "warn,horde=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stderr"))?;
-        let mut lines = BufReader::new(stderr).lines();
-        let api = loop {
-            let line = lines
-                .next()
-                .ok_or_else(|| std::io::Error::other("server exited before listening"))??;
-            if let Some(rest) = line.split("horde serving at ").nth(1) {
-                break rest
-                    .split_whitespace()
+        let mut servers = Vec::new();
+        for _ in 0..nodes {
+            let mut child = Command::new(horde)
+                .args(&store)
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .env("HORDE_RATE_LIMITS", "off")
+                .env("RUST_LOG", "warn,horde=info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            let stderr = child
+                .stderr
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stderr"))?;
+            let mut lines = BufReader::new(stderr).lines();
+            let api = loop {
+                let line = lines
                     .next()
-                    .unwrap_or_default()
-                    .to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Ok((Self { child, api, dir }, keys))
+                    .ok_or_else(|| std::io::Error::other("server exited before listening"))??;
+                if let Some(rest) = line.split("horde serving at ").nth(1) {
+                    break rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
+            };
+            std::thread::spawn(move || for _ in lines {});
+            servers.push(Self {
+                child,
+                api,
+                dir: dir.clone(),
+            });
+        }
+        Ok((servers, keys))
     }
 
     /// The server's resident memory in bytes (Linux).

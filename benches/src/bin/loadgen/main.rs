@@ -9,8 +9,10 @@
 //! Scenarios: `check` (GET /generate/check at concurrency 8), `cycle` (async →
 //! pop → upload → submit → status at concurrency 4), `empty-pop` (pops on an
 //! empty queue at concurrency 8), `rss` (resident memory with 100,000 queued
-//! requests), `worker` (our worker's cost per job, inference excluded).
-//! `--seconds N` sets each timed scenario's length.
+//! requests), `worker` (our worker's cost per job, inference excluded),
+//! `cluster` (the image cycle at concurrency 6 over 1, 2 and 3 `horde serve`
+//! processes sharing the PostgreSQL at `--database URL`; each client sticks
+//! to one node). `--seconds N` sets each timed scenario's length.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -27,6 +29,7 @@ const WEBP: &[u8] = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x
 
 struct Args {
     horde: PathBuf,
+    database: Option<String>,
     scenarios: Vec<String>,
     seconds: u64,
 }
@@ -34,6 +37,7 @@ struct Args {
 fn args() -> Args {
     let mut out = Args {
         horde: PathBuf::from("target/release/horde"),
+        database: None,
         scenarios: Vec::new(),
         seconds: 10,
     };
@@ -41,6 +45,7 @@ fn args() -> Args {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--horde" => out.horde = it.next().map(PathBuf::from).expect("--horde PATH"),
+            "--database" => out.database = it.next(),
             "--scenario" => out.scenarios.push(it.next().expect("--scenario NAME")),
             "--seconds" => {
                 out.seconds = it.next().and_then(|s| s.parse().ok()).expect("--seconds N")
@@ -228,12 +233,55 @@ async fn cycle(a: &Args) {
         .collect();
     let refs: Vec<(&str, f64, u32)> = users.iter().map(|(n, k, c)| (n.as_str(), *k, *c)).collect();
     let (server, keys) = Server::start(&a.horde, &refs).expect("server");
+    let (rate, lat) = image_cycles(vec![server.api.clone()], keys, 4, a.seconds).await;
+    report(
+        "full image cycle (async → pop → upload → submit → status), concurrency 4",
+        rate,
+        "cycles",
+        lat,
+    );
+}
+
+/// The image cycle on 1, 2 and 3 nodes sharing one PostgreSQL database.
+async fn cluster(a: &Args) {
+    let db = a
+        .database
+        .as_deref()
+        .expect("the cluster scenario needs --database postgres://…");
+    for nodes in 1..=3 {
+        let users: Vec<(String, f64, u32)> = (0..6)
+            .map(|i| (format!("player{i}-{nodes}"), 1e9, 100_000))
+            .collect();
+        let refs: Vec<(&str, f64, u32)> =
+            users.iter().map(|(n, k, c)| (n.as_str(), *k, *c)).collect();
+        let (servers, keys) =
+            Server::start_many(&a.horde, Some(db), &refs, nodes).expect("servers");
+        let apis = servers.iter().map(|s| s.api.clone()).collect();
+        let (rate, lat) = image_cycles(apis, keys, 6, a.seconds).await;
+        report(
+            &format!("image cycle on {nodes} node(s), one PostgreSQL, concurrency 6"),
+            rate,
+            "cycles",
+            lat,
+        );
+    }
+}
+
+/// Runs the full image cycle (async → pop → upload → submit → status) with
+/// `tasks` clients, client `t` on node `t % apis.len()`.
+async fn image_cycles(
+    apis: Vec<String>,
+    keys: Vec<String>,
+    tasks: usize,
+    seconds: u64,
+) -> (f64, Vec<Duration>) {
     let c = reqwest::Client::new();
-    let (api, keys) = (server.api.clone(), Arc::new(keys));
-    let (rate, lat) = timed(4, a.seconds, move |t| {
-        let (c, api, keys) = (c.clone(), api.clone(), keys.clone());
+    let (apis, keys) = (Arc::new(apis), Arc::new(keys));
+    timed(tasks, seconds, move |t| {
+        let (c, apis, keys) = (c.clone(), apis.clone(), keys.clone());
         async move {
-            let key = &keys[t];
+            let api = &apis[t % apis.len()];
+            let key = &keys[t % keys.len()];
             let req = post(
                 &c,
                 format!("{api}/v2/generate/async"),
@@ -245,7 +293,7 @@ async fn cycle(a: &Args) {
                 &c,
                 format!("{api}/v2/generate/pop"),
                 key,
-                &json!({"name": format!("w{t}"), "models": ["stable_diffusion"], "nsfw": false}),
+                &json!({"name": format!("w{t}-{}", &key[..6]), "models": ["stable_diffusion"], "nsfw": false}),
             )
             .await;
             let job = pop["id"].as_str().expect("a job");
@@ -278,13 +326,7 @@ async fn cycle(a: &Args) {
             status.bytes().await.expect("body");
         }
     })
-    .await;
-    report(
-        "full image cycle (async → pop → upload → submit → status), concurrency 4",
-        rate,
-        "cycles",
-        lat,
-    );
+    .await
 }
 
 async fn empty_pop(a: &Args) {
@@ -373,6 +415,7 @@ fn main() {
                 "empty-pop" => empty_pop(&a).await,
                 "rss" => rss(&a).await,
                 "worker" => worker::worker(&a.horde, 1000).await,
+                "cluster" => cluster(&a).await,
                 other => panic!("unknown scenario {other}"),
             }
         });
