@@ -82,8 +82,18 @@ async fn a_worker_killed_mid_job_loses_it_to_another_worker_after_the_ttl() {
             _ => None,
         })
         .await;
-    // The process dies: no submit, no maintenance, nothing.
+    // The process dies: no submit, no maintenance, nothing. The abort only
+    // takes effect when the runtime next schedules the worker, and its job
+    // task would answer a dropped job with a fault; so wait until the worker
+    // (and with it the job task) is gone before letting go of the job.
     doomed.task.abort();
+    let ended = tokio::time::timeout(Duration::from_secs(30), doomed.task)
+        .await
+        .expect("the aborted worker ends");
+    assert!(
+        ended.is_err_and(|e| e.is_cancelled()),
+        "killed, not finished"
+    );
     drop(held);
     let c = h.check(&id).await;
     assert_eq!(
