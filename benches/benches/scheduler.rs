@@ -13,6 +13,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use horde_core::api::{ImageGenerateRequest, ImageParams, ImagePopRequest, PopCommon};
 use horde_core::coordinator::clock::SystemClock;
 use horde_core::coordinator::horde::{Caller, Horde, NewUser, Settings, StoredSources};
+use horde_core::coordinator::reference::ModelReference;
 
 const WORKERS: usize = 1000;
 
@@ -26,6 +27,7 @@ fn horde() -> Horde {
         prompt_filter: Vec::new(),
         public_url: "http://127.0.0.1:7001".into(),
         key_salt: "bench".into(),
+        models: Arc::new(ModelReference::defaults()),
     };
     Horde::from_rows(settings, Arc::new(SystemClock), Vec::new()).unwrap()
 }

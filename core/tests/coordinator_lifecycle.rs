@@ -138,7 +138,17 @@ async fn image_round_trip_with_upload_and_inline_results() {
 
 #[tokio::test]
 async fn text_round_trip() {
-    let h = TestHorde::start().await;
+    // The upstream server the reward below was captured from knew this
+    // model as 7B in its model reference; so does this horde's.
+    let h = TestHorde::start_with(|c| {
+        c.models.text.insert(
+            "test-7B".into(),
+            horde_core::coordinator::reference::TextModel {
+                parameters: 7_000_000_000,
+            },
+        );
+    })
+    .await;
     let requester = h.user("req", 50.0, false).await;
     let owner = h.user("scribe-owner", 0.0, false).await;
     let (s, v) = h

@@ -60,9 +60,14 @@ impl BlobStore {
             Self::Dir(dir) => {
                 // Through a temporary file, renamed into place.
                 let path = Self::path(dir, name)?;
+                // A failed write (a full disk) leaves no temporary file.
                 let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-                std::fs::write(&tmp, bytes)?;
-                std::fs::rename(&tmp, &path)
+                let written =
+                    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+                if written.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                written
             }
             #[cfg(feature = "postgres")]
             Self::Postgres(store) => {

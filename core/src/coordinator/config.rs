@@ -44,6 +44,9 @@ pub struct Config {
     pub prompt_filter: Vec<String>,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// The model reference: text model sizes and image baselines (the
+    /// shipped defaults, extended or replaced here).
+    pub models: super::reference::ModelsConfig,
 }
 
 /// Fixed-window rate limits, per client IP and per API key, with upstream's
@@ -106,6 +109,7 @@ impl Default for Config {
             maintenance_mode: false,
             prompt_filter: Vec::new(),
             rate_limits: RateLimits::default(),
+            models: super::reference::ModelsConfig::default(),
         }
     }
 }

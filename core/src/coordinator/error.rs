@@ -37,6 +37,17 @@ impl ApiError {
         )
     }
 
+    /// Storage failed, so the operation was not carried out (503).
+    pub fn storage_unavailable() -> Self {
+        Self {
+            status: 503,
+            body: ErrorBody::new(
+                Rc::Unknown("StorageUnavailable".into()),
+                "Storage is unavailable; nothing was changed. Try again.",
+            ),
+        }
+    }
+
     /// The same error with another HTTP status (for codes upstream lacks).
     pub fn with_status(self, status: u16) -> Self {
         Self { status, ..self }

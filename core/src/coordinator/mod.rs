@@ -15,6 +15,7 @@ pub mod http;
 pub mod keys;
 pub mod model;
 pub mod queue;
+pub mod reference;
 pub mod server;
 pub mod store;
 pub mod turns;

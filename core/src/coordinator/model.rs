@@ -420,6 +420,10 @@ pub struct Request {
     /// Kudos reserved because the request needed them upfront.
     #[serde(default)]
     pub upfront_hold: f64,
+    /// Kudos reserved on its shared key at admission (its estimate); what
+    /// it has been charged is counted against it until it ends.
+    #[serde(default)]
+    pub key_reserved: f64,
 }
 
 impl Request {

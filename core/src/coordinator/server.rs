@@ -18,6 +18,7 @@ use super::clock::{Clock, SystemClock};
 use super::config::Config;
 use super::horde::{Horde, Settings};
 use super::http::{self, App, AppState};
+use super::reference::ModelReference;
 use super::store::sqlite::SqliteStore;
 use super::store::{Store, StoreError, SweepClaim};
 
@@ -48,6 +49,9 @@ pub enum StartError {
         "unsupported database {0:?}: expected postgres://… (a build with the `postgres` feature), or none for SQLite"
     )]
     Database(String),
+    /// The model reference is unusable.
+    #[error("{0}")]
+    Reference(#[from] super::reference::ReferenceError),
     /// A prompt filter is not a valid regex.
     #[error("invalid prompt filter {pattern:?}: {message}")]
     Filter {
@@ -73,6 +77,17 @@ pub fn open_state(
     public_url: String,
 ) -> Result<(Horde, Arc<dyn Store>, BlobStore), StartError> {
     let (store, blobs) = open_store(config)?;
+    let horde = state_on(config, clock, public_url, store.as_ref())?;
+    Ok((horde, store, blobs))
+}
+
+/// Rebuilds the horde's state from `store` under `config`'s rules.
+fn state_on(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    public_url: String,
+    store: &dyn Store,
+) -> Result<Horde, StartError> {
     let salt = match store.meta("key_salt")? {
         Some(s) => s,
         None => {
@@ -105,9 +120,14 @@ pub fn open_state(
         prompt_filter,
         public_url,
         key_salt: salt,
+        models: Arc::new(ModelReference::from_config(&config.models)?),
     };
     let horde = Horde::from_rows(settings, clock, store.load()?)?;
-    Ok((horde, store, blobs))
+    for bad in horde.quarantined() {
+        tracing::error!(table = ?bad.table, id = %bad.id, error = %bad.message,
+            "quarantined an unreadable record: it stays in storage, out of service");
+    }
+    Ok(horde)
 }
 
 /// Opens the configured store and the blobs that go with it.
@@ -159,7 +179,30 @@ impl Coordinator {
             None => Some(lock_data_dir(&config)?),
             Some(_) => None,
         };
-        let (mut horde, store, blobs) = open_state(&config, clock, config.public_url(bound))?;
+        let (horde, store, blobs) = open_state(&config, clock, config.public_url(bound))?;
+        Self::assemble(config, horde, store, blobs, lock)
+    }
+
+    /// Opens a coordinator on a store and blobs the caller made (an
+    /// embedding with storage of its own; tests that inject storage faults).
+    pub fn open_on_store(
+        config: Config,
+        bound: SocketAddr,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        blobs: BlobStore,
+    ) -> Result<Self, StartError> {
+        let horde = state_on(&config, clock, config.public_url(bound), store.as_ref())?;
+        Self::assemble(config, horde, store, blobs, None)
+    }
+
+    fn assemble(
+        config: Config,
+        mut horde: Horde,
+        store: Arc<dyn Store>,
+        blobs: BlobStore,
+        lock: Option<std::fs::File>,
+    ) -> Result<Self, StartError> {
         let (changes, _) = horde.take_changes();
         store.submit(changes);
         let limits = http::limits::Limiter::new(config.rate_limits.clone());

@@ -22,6 +22,19 @@ pub const PSEUDONYMOUS_FLOOR: f64 = 14.0;
 /// Floor of the anonymous account.
 pub const ANONYMOUS_FLOOR: f64 = -50.0;
 
+/// Largest magnitude of any amount the ledger stores: a balance, escrow, an
+/// admin change, a starting balance (one trillion kudos). Far above anything
+/// earned or spent, low enough that cents stay exact in an `f64` and no sum
+/// of such amounts overflows. A change that would leave an amount outside it
+/// is refused.
+pub const MAX_LEDGER_KUDOS: f64 = 1e12;
+
+/// Whether `x` is an amount the ledger may store (finite, within
+/// ±[`MAX_LEDGER_KUDOS`]).
+pub fn is_ledger_amount(x: f64) -> bool {
+    x.is_finite() && x.abs() <= MAX_LEDGER_KUDOS
+}
+
 /// The balance an account's spendable kudos are counted from (upstream
 /// `get_min_kudos`). Debits below it are forgiven, so balances never go
 /// meaningfully negative and generation is always possible.

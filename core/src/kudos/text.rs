@@ -112,78 +112,9 @@ pub fn text_upfront_kudos(max_length: u32, largest_model_billions: Option<f64>, 
     }
 }
 
-/// Reads a model's size in billions of parameters from its name, for models
-/// missing from the text model reference: `koboldcpp/Llama-3-8B-Instruct-Q4_K_M`
-/// → 8, `Mixtral-8x7B` → 56, `Qwen2.5-0.5B` → 0.5. The `::alias` suffix is
-/// ignored. `None` when the name states no size.
-pub fn model_billions_from_name(name: &str) -> Option<f64> {
-    let name = name.split("::").next().unwrap_or(name);
-    let bytes = name.as_bytes();
-    let mut best = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let starts_token = i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'.';
-        if !(starts_token && bytes[i].is_ascii_digit()) {
-            i += 1;
-            continue;
-        }
-        let (first, mut j) = read_number(bytes, i);
-        let mut value = first;
-        if j < bytes.len() && (bytes[j] == b'x' || bytes[j] == b'X') {
-            let (second, k) = read_number(bytes, j + 1);
-            if k > j + 1 {
-                value = first * second;
-                j = k;
-            }
-        }
-        let is_b = j < bytes.len() && (bytes[j] == b'b' || bytes[j] == b'B');
-        let ends_token = j + 1 >= bytes.len() || !bytes[j + 1].is_ascii_alphanumeric();
-        if is_b && ends_token && value > 0.0 {
-            best = Some(value);
-        }
-        i = j.max(i + 1);
-    }
-    best
-}
-
-fn read_number(bytes: &[u8], start: usize) -> (f64, usize) {
-    let mut end = start;
-    while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'.') {
-        end += 1;
-    }
-    let text = std::str::from_utf8(&bytes[start..end]).unwrap_or("");
-    (text.parse().unwrap_or(0.0), end)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_are_read_from_names() {
-        assert_eq!(
-            model_billions_from_name("koboldcpp/test-model-7B"),
-            Some(7.0)
-        );
-        assert_eq!(
-            model_billions_from_name("aphrodite/NeverSleep/Noromaid-13b-v0.3"),
-            Some(13.0)
-        );
-        assert_eq!(
-            model_billions_from_name("Mixtral-8x7B-Instruct"),
-            Some(56.0)
-        );
-        assert_eq!(
-            model_billions_from_name("Qwen2.5-0.5B-Instruct-Q4_K_M"),
-            Some(0.5)
-        );
-        assert_eq!(
-            model_billions_from_name("koboldcpp/Llama-3-8B::me#1"),
-            Some(8.0)
-        );
-        assert_eq!(model_billions_from_name("gpt2"), None);
-        assert_eq!(model_billions_from_name("model-v1.5b2"), None);
-    }
 
     #[test]
     fn upstream_text_reward_sample_is_reproduced() {
@@ -193,7 +124,7 @@ mod tests {
         let tokens = rewarded_tokens(text.chars().count(), 80);
         let job = TextJob {
             tokens,
-            model_billions: model_billions_from_name("koboldcpp/test-model-7B"),
+            model_billions: Some(7.0),
             context_tokens: f64::from(tokens),
             validated_backend: false,
             trusted_worker: false,

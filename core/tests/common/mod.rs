@@ -5,6 +5,7 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod faults;
 pub mod postgres;
 pub mod process;
 pub mod python;
@@ -79,6 +80,38 @@ impl TestHorde {
         let clock = ManualClock::new();
         let coordinator =
             Coordinator::open_with_clock(config, addr, Arc::new(clock.clone())).unwrap();
+        Self::serve(coordinator, listener, clock, dir)
+    }
+
+    /// A horde (rate limits off) on a store and blobs the test made, for
+    /// injecting storage faults.
+    pub async fn start_on_store(
+        dir: PathBuf,
+        store: Arc<dyn horde_core::coordinator::store::Store>,
+        blobs: horde_core::coordinator::blobs::BlobStore,
+    ) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        config.rate_limits.enabled = false;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clock = ManualClock::new();
+        let coordinator =
+            Coordinator::open_on_store(config, addr, Arc::new(clock.clone()), store, blobs)
+                .unwrap();
+        Self::serve(coordinator, listener, clock, dir)
+    }
+
+    fn serve(
+        coordinator: Coordinator,
+        listener: tokio::net::TcpListener,
+        clock: ManualClock,
+        dir: PathBuf,
+    ) -> Self {
+        let addr = listener.local_addr().unwrap();
         let app = coordinator.app();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

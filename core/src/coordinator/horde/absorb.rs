@@ -78,6 +78,13 @@ impl Horde {
                 if r.upfront_hold > 0.0 && !r.is_done() {
                     self.holds.insert(id.clone(), r.user_id);
                 }
+                if let Some(key) = r
+                    .shared_key
+                    .clone()
+                    .filter(|_| r.key_reserved > 0.0 && !r.is_done())
+                {
+                    self.key_holds.insert(id.clone(), key);
+                }
                 self.requests.insert(id.clone(), r);
                 self.reindex(&id);
             }
@@ -126,6 +133,7 @@ impl Horde {
                     }
                 }
                 self.holds.remove(id);
+                self.key_holds.remove(id);
                 self.possible.remove(id);
                 self.reindex(id);
             }

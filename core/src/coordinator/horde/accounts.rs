@@ -38,6 +38,13 @@ pub const REVERSE_TRANSFER_SECS: f64 = 60.0;
 /// Seconds an idempotency key is remembered.
 pub const IDEMPOTENCY_SECS: f64 = 24.0 * 3600.0;
 
+fn out_of_ledger_bounds(field: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{field} must be a finite number and leave every balance within ±{:.0} kudos; nothing was changed.",
+        kudos::MAX_LEDGER_KUDOS
+    ))
+}
+
 fn validate_alias(alias: &str) -> Result<(), ApiError> {
     let len = alias.chars().count();
     if len == 0 || len > 30 {
@@ -58,6 +65,9 @@ impl Horde {
     /// Creates a user and returns it with its new API key (shown once).
     pub fn create_user(&mut self, new: NewUser) -> Result<(UserDetails, String), ApiError> {
         validate_alias(&new.alias)?;
+        if !kudos::is_ledger_amount(new.kudos) {
+            return Err(out_of_ledger_bounds("kudos"));
+        }
         let key = keys::new_api_key();
         let id = self.next_user_id;
         let created = self.now();
@@ -321,11 +331,15 @@ impl Horde {
         let user = self.user_mut(target)?;
         let mut out = ModifyUserResponse::default();
         if let Some(k) = m.kudos {
-            if !k.is_finite() {
-                return Err(ApiError::bad_request("kudos must be a number"));
+            let (balance, admin) = (user.kudos + k, user.kudos_details.admin + k);
+            if !kudos::is_ledger_amount(k)
+                || !kudos::is_ledger_amount(balance)
+                || !kudos::is_ledger_amount(admin)
+            {
+                return Err(out_of_ledger_bounds("kudos"));
             }
-            user.kudos += k;
-            user.kudos_details.admin += k;
+            user.kudos = balance;
+            user.kudos_details.admin = admin;
             out.new_kudos = Some(kudos::round2(user.kudos));
         }
         macro_rules! set {

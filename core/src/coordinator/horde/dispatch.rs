@@ -14,8 +14,8 @@ use crate::coordinator::error::ApiError;
 use crate::coordinator::model::{Capabilities, Job, JobState, Request, RequestBody, Worker};
 use crate::coordinator::store::Table;
 use crate::kudos::{
-    self, ImageChargeFactors, ImageJob, TextJob, image_charge, image_reward,
-    model_billions_from_name, rewarded_tokens, split_job_reward, text_charge, text_reward,
+    self, ImageChargeFactors, ImageJob, TextJob, image_charge, image_reward, rewarded_tokens,
+    split_job_reward, text_charge, text_reward,
 };
 
 /// Most waiting requests one pop examines.
@@ -1027,7 +1027,8 @@ impl Horde {
             };
             (b.clone(), r.things, r.base_kudos)
         };
-        let reward = image_reward(base, 1.0, 1.0);
+        let factor = self.image_reward_factor(Some(&sub.job.model), &body);
+        let reward = image_reward(base, factor, 1.0);
         let charge = if censored {
             0.0
         } else {
@@ -1086,7 +1087,7 @@ impl Horde {
         let tokens = rewarded_tokens(text.chars().count(), max_length);
         let reward = text_reward(&TextJob {
             tokens,
-            model_billions: model_billions_from_name(&sub.job.model),
+            model_billions: self.settings.models.text_billions(&sub.job.model),
             context_tokens: f64::from(tokens),
             validated_backend: is_validated(&bridge),
             trusted_worker: owner_trusted,

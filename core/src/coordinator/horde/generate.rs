@@ -13,8 +13,8 @@ use crate::coordinator::model::{JobState, Request, RequestBody, User};
 use crate::coordinator::store::Table;
 use crate::kudos::{
     self, ImageChargeFactors, ImageJob, ImageUpfrontRules, available_kudos, image_base_price,
-    image_estimate, image_needs_upfront, max_free_resolution, max_free_tokens,
-    model_billions_from_name, text_estimate, text_needs_upfront,
+    image_estimate, image_needs_upfront, max_free_resolution, max_free_tokens, text_estimate,
+    text_needs_upfront,
 };
 
 /// Most workers a request may name; extra ones are dropped, as upstream does.
@@ -35,10 +35,36 @@ pub enum Admission {
     Estimate(KudosEstimate),
 }
 
+/// What a shared key's check decided for a request.
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyAdmission {
+    /// The request runs downgraded (the key could not cover it).
+    downgraded: bool,
+    /// Kudos the request reserves on the key until it ends.
+    reserve: f64,
+}
+
 const NO_WORKER_IMAGE: &str = "Warning: No available workers can fulfill this request. It will expire in 20 minutes unless a worker appears. Please confider reducing its size of the request or choosing a different model.";
 const NO_WORKER_TEXT: &str = "Warning: No available workers can fulfill this request. It will expire in 20 minutes. Consider reducing the amount of tokens to generate.";
 
 impl Horde {
+    /// The reward factor of an image model's baseline, from the model reference.
+    pub(super) fn image_reward_factor(
+        &self,
+        model: Option<&str>,
+        req: &ImageGenerateRequest,
+    ) -> f64 {
+        let params = req.params();
+        let baseline = self
+            .settings
+            .models
+            .image_baseline(model.unwrap_or(crate::api::DEFAULT_IMAGE_MODEL));
+        baseline.reward_factor(
+            params.settings.hires_fix.unwrap_or(false),
+            params.settings.workflow.as_deref() == Some("qr_code"),
+        )
+    }
+
     fn check_can_request(&self, caller: &Caller, prompt: &str, jobs: u32) -> Result<(), ApiError> {
         if self.settings.maintenance_mode {
             return Err(ApiError::new(
@@ -68,14 +94,22 @@ impl Horde {
         Ok(())
     }
 
+    /// Checks a shared key's expiry and budget against a request's
+    /// estimate: the key's kudos less what its admitted, unfinished requests
+    /// still reserve must cover it. Answers whether the request is
+    /// downgraded and how much it reserves on the key.
     fn check_shared_key(
         &self,
         caller: &Caller,
         estimate: f64,
         downgrade: bool,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<KeyAdmission, ApiError> {
         let Some(key) = caller.shared_key().and_then(|k| self.shared_keys.get(k)) else {
-            return Ok(false);
+            return Ok(KeyAdmission::default());
+        };
+        let downgraded = KeyAdmission {
+            downgraded: true,
+            reserve: 0.0,
         };
         if key.expiry.is_some_and(|e| e < self.now()) {
             return Err(ApiError::new(
@@ -85,26 +119,45 @@ impl Horde {
         }
         if key.kudos == 0 {
             if downgrade {
-                return Ok(true);
+                return Ok(downgraded);
             }
             return Err(ApiError::new(
                 Rc::SharedKeyEmpty,
                 "This shared key has no kudos left.",
             ));
         }
-        if key.kudos > 0 && estimate > key.kudos as f64 {
+        if key.kudos < 0 {
+            return Ok(KeyAdmission::default());
+        }
+        let remaining = (key.kudos as f64 - self.reserved_on_key(&key.id)).max(0.0);
+        if estimate > remaining {
             if downgrade {
-                return Ok(true);
+                return Ok(downgraded);
             }
             return Err(ApiError::new(
                 Rc::SharedKeyInsufficientKudos,
                 format!(
                     "This shared key does not have enough remaining kudos ({}) to fulfill this request ({estimate}).",
-                    key.kudos
+                    kudos::round2(remaining)
                 ),
             ));
         }
-        Ok(false)
+        Ok(KeyAdmission {
+            downgraded: false,
+            reserve: estimate,
+        })
+    }
+
+    /// Kudos a shared key's unfinished requests still reserve: each
+    /// reserved its estimate at admission, less what it has been charged.
+    pub(super) fn reserved_on_key(&self, key: &str) -> f64 {
+        self.key_holds
+            .iter()
+            .filter(|(_, k)| k.as_str() == key)
+            .filter_map(|(id, _)| self.requests.get(id))
+            .filter(|r| !r.is_done())
+            .map(|r| (r.key_reserved - r.consumed_kudos).max(0.0))
+            .sum()
     }
 
     fn check_named_workers(&self, workers: &[WorkerId]) -> Result<(), ApiError> {
@@ -212,7 +265,10 @@ impl Horde {
         }
         let factors = ImageChargeFactors::from_request(&req);
         let mut job = ImageJob::from_request(&req);
-        let estimate = image_estimate(&job, n, 1.0, &factors);
+        let baseline = self.image_reward_factor(req.models().first().map(String::as_str), &req);
+        let estimate = image_estimate(&job, n, baseline, &factors);
+        // The dry run answers whole kudos, as upstream; a shared key is
+        // checked against (and reserves) exactly what the dry run said.
         if req.options.dry_run() {
             return Ok(Admission::Estimate(KudosEstimate {
                 kudos: estimate.round(),
@@ -220,7 +276,7 @@ impl Horde {
         }
         self.check_can_request(caller, &req.prompt, n)?;
         let downgrade = req.options.allow_downgrade();
-        let key_downgraded = self.check_shared_key(caller, estimate, downgrade)?;
+        let key = self.check_shared_key(caller, estimate.round(), downgrade)?;
         let user = self.user(caller.user_id())?.clone();
         let max_res = max_free_resolution(
             self.online_threads(&WorkerType::Image),
@@ -260,7 +316,7 @@ impl Horde {
         }
         let now = self.now();
         let base = image_base_price(&job);
-        let priority = self.priority_of(&user, key_downgraded);
+        let priority = self.priority_of(&user, key.downgraded);
         let seq = self.next_seq();
         if let Some(blob) = &stored.source {
             req.source_image = Some(blob.clone());
@@ -287,6 +343,7 @@ impl Horde {
             mask_blob: stored.mask,
             seq,
             upfront_hold: hold,
+            key_reserved: key.reserve,
         };
         let possible = self.admit(request, kudos::IMAGE_ACTIVATION_TAX);
         let message = (!possible).then(|| NO_WORKER_IMAGE.to_owned());
@@ -326,7 +383,7 @@ impl Horde {
         let billions = req
             .models()
             .iter()
-            .filter_map(|m| model_billions_from_name(m))
+            .filter_map(|m| self.settings.models.text_billions(m))
             .reduce(f64::max);
         let estimate = text_estimate(
             params.max_length(),
@@ -339,7 +396,7 @@ impl Horde {
         }
         self.check_can_request(caller, &req.prompt, n)?;
         let downgrade = req.options.allow_downgrade();
-        let key_downgraded = self.check_shared_key(caller, estimate, downgrade)?;
+        let key = self.check_shared_key(caller, estimate, downgrade)?;
         let user = self.user(caller.user_id())?.clone();
         let free_tokens = max_free_tokens(
             self.online_threads(&WorkerType::Text),
@@ -365,7 +422,7 @@ impl Horde {
             }
         }
         let now = self.now();
-        let priority = self.priority_of(&user, key_downgraded);
+        let priority = self.priority_of(&user, key.downgraded);
         let seq = self.next_seq();
         let request = Request {
             id: id.clone(),
@@ -386,6 +443,7 @@ impl Horde {
             mask_blob: None,
             seq,
             upfront_hold: hold,
+            key_reserved: key.reserve,
         };
         let possible = self.admit(request, kudos::TEXT_ACTIVATION_TAX);
         Ok(Admission::Queued(RequestAsyncResponse {
@@ -409,6 +467,9 @@ impl Horde {
         let shared = request.shared_key.clone();
         if request.upfront_hold > 0.0 {
             self.holds.insert(id.clone(), user_id);
+        }
+        if let Some(key) = shared.clone().filter(|_| request.key_reserved > 0.0) {
+            self.key_holds.insert(id.clone(), key);
         }
         self.requests.insert(id.clone(), request);
         let charged = self.charge(user_id, shared.as_deref(), tax);

@@ -28,6 +28,7 @@ use super::error::ApiError;
 use super::keys;
 use super::model::{ANONYMOUS_ID, Interrogation, Request, SharedKey, User, Worker};
 use super::queue::Queue;
+use super::reference::ModelReference;
 use super::store::{Change, Row, Table};
 use crate::api::{ANONYMOUS_API_KEY, Rc};
 
@@ -68,6 +69,8 @@ pub struct Settings {
     pub public_url: String,
     /// Salt of stored key hashes.
     pub key_salt: String,
+    /// The model reference prices are computed from.
+    pub models: Arc<ModelReference>,
 }
 
 /// Who is calling, once their key is checked.
@@ -126,7 +129,9 @@ pub struct Horde {
     persisted_at: HashMap<String, f64>,
     last_sweep: f64,
     holds: HashMap<String, u64>,
+    key_holds: HashMap<String, String>,
     speed_cache: HashMap<crate::api::WorkerType, (f64, f64)>,
+    quarantined: Vec<CorruptRecord>,
 }
 
 /// A record that could not be read back from storage.
@@ -142,7 +147,9 @@ pub struct CorruptRecord {
 }
 
 impl Horde {
-    /// A horde rebuilt from stored rows (empty rows: a new horde).
+    /// A horde rebuilt from stored rows (empty rows: a new horde). A row
+    /// that cannot be read is quarantined (see [`Horde::quarantined`]), not
+    /// fatal, so one bad record cannot keep the horde from starting.
     pub fn from_rows(
         settings: Settings,
         clock: Arc<dyn Clock>,
@@ -172,10 +179,23 @@ impl Horde {
             persisted_at: HashMap::new(),
             last_sweep: 0.0,
             holds: HashMap::new(),
+            key_holds: HashMap::new(),
             speed_cache: HashMap::new(),
+            quarantined: Vec::new(),
         };
         for row in rows {
-            horde.absorb_row(row)?;
+            let (table, id) = (row.table, row.id.clone());
+            if let Err(bad) = horde.absorb_row(row) {
+                // Quarantined: left as it is in storage for the operator,
+                // kept out of memory, and its id never handed out again.
+                tracing::error!(?table, %id, error = %bad.message, "stored record is unreadable; quarantined");
+                if table == Table::Users
+                    && let Ok(n) = id.parse::<u64>()
+                {
+                    horde.next_user_id = horde.next_user_id.max(n.saturating_add(1));
+                }
+                horde.quarantined.push(bad);
+            }
         }
         if !horde.users.contains_key(&ANONYMOUS_ID) {
             let anon = User::new(
@@ -189,6 +209,12 @@ impl Horde {
             horde.mark(Table::Users, ANONYMOUS_ID.to_string());
         }
         Ok(horde)
+    }
+
+    /// Stored records that could not be read back (by kind and id): kept
+    /// in storage untouched, left out of the horde.
+    pub fn quarantined(&self) -> &[CorruptRecord] {
+        &self.quarantined
     }
 
     /// The current time.

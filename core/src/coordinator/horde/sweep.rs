@@ -7,8 +7,7 @@ use crate::api::WorkerType;
 use crate::coordinator::model::JobState;
 use crate::coordinator::store::Table;
 use crate::kudos::{
-    ALCHEMIST_UPTIME, UPTIME_INTERVAL_SECS, image_uptime_reward, model_billions_from_name,
-    text_uptime_reward,
+    ALCHEMIST_UPTIME, UPTIME_INTERVAL_SECS, image_uptime_reward, text_uptime_reward,
 };
 
 /// What one sweep did.
@@ -52,6 +51,7 @@ impl Horde {
             .collect();
         for id in expired {
             self.holds.remove(&id);
+            self.key_holds.remove(&id);
             if let Some(r) = self.requests.remove(&id) {
                 for j in &r.jobs {
                     self.job_index.remove(&j.id);
@@ -101,6 +101,7 @@ impl Horde {
             0.0
         };
         let mut paid = Vec::new();
+        let models = self.settings.models.clone();
         for w in self.workers.values_mut() {
             if !w.is_online(now) || w.maintenance || w.paused {
                 w.unrewarded_uptime = 0.0;
@@ -114,7 +115,7 @@ impl Horde {
                     WorkerType::Image => image_uptime_reward(w.models.len(), w.caps.lora),
                     WorkerType::Text => text_uptime_reward(
                         w.caps.max_context_length,
-                        w.models.first().and_then(|m| model_billions_from_name(m)),
+                        w.models.first().and_then(|m| models.text_billions(m)),
                         super::dispatch_is_validated(&w.bridge_agent),
                     ),
                     _ => ALCHEMIST_UPTIME,

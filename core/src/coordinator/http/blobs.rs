@@ -65,7 +65,7 @@ async fn upload(
     }
     state.blobs.put(&name, &body).await.map_err(|e| {
         tracing::error!(error = %e, %name, "cannot store upload");
-        ApiError::bad_request("The upload could not be stored.")
+        ApiError::storage_unavailable()
     })?;
     Ok(StatusCode::OK.into_response())
 }

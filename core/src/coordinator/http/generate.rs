@@ -80,7 +80,7 @@ async fn store_inline(
     }
     state.blobs.put(name, &bytes).await.map_err(|e| {
         tracing::error!(error = %e, "cannot store source image");
-        ApiError::bad_request("The source image could not be stored.")
+        ApiError::storage_unavailable()
     })?;
     Ok(Some(name.to_owned()))
 }
@@ -92,20 +92,23 @@ async fn image_async(
 ) -> Result<Response, ApiError> {
     let caller = state.caller(key.as_deref(), true).await?;
     let id = uuid::Uuid::new_v4().to_string();
+    // Blob names are random, not the request's id: a worker handed a
+    // source image's URL must not learn which request it belongs to.
+    let blob = uuid::Uuid::new_v4().simple().to_string();
     let stored = if req.options.dry_run() {
         StoredSources::default()
     } else {
         StoredSources {
             source: store_inline(
                 &state,
-                &format!("{id}_src.webp"),
+                &format!("{blob}_src.webp"),
                 "source_image",
                 req.source_image.as_deref(),
             )
             .await?,
             mask: store_inline(
                 &state,
-                &format!("{id}_msk.webp"),
+                &format!("{blob}_msk.webp"),
                 "source_mask",
                 req.source_mask.as_deref(),
             )
@@ -250,7 +253,7 @@ async fn image_submit(
             .ok_or_else(|| ApiError::bad_request("generation must be 'R2' or base64 WebP"))?;
         state.blobs.put(&check.blob, &bytes).await.map_err(|e| {
             tracing::error!(error = %e, "cannot store result");
-            ApiError::bad_request("The result could not be stored.")
+            ApiError::storage_unavailable()
         })?;
     }
     let reward = state.run(|h| h.submit_image(&caller, &req)).await?;

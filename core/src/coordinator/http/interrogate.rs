@@ -41,10 +41,11 @@ async fn create(
                 "Image validation failed. The source image is not a PNG, JPEG or WebP image.",
             ));
         }
-        let name = format!("{id}_src.webp");
+        // A random name: the worker handed its URL must not learn the id.
+        let name = format!("{}_src.webp", uuid::Uuid::new_v4().simple());
         state.blobs.put(&name, &bytes).await.map_err(|e| {
             tracing::error!(error = %e, "cannot store source image");
-            ApiError::bad_request("The source image could not be stored.")
+            ApiError::storage_unavailable()
         })?;
         stored = StoredImage {
             blob: Some(name),

@@ -51,13 +51,7 @@ pub type AppState = Arc<App>;
 
 fn storage_unavailable(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "storage failed");
-    ApiError {
-        status: 503,
-        body: crate::api::ErrorBody::new(
-            Rc::Unknown("StorageUnavailable".into()),
-            "Storage is unavailable; nothing was changed. Try again.",
-        ),
-    }
+    ApiError::storage_unavailable()
 }
 
 impl App {
@@ -105,13 +99,43 @@ impl App {
                 }
             }
         };
-        ticket.durable().await.map_err(storage_unavailable)?;
+        if let Err(e) = ticket.durable().await {
+            self.rebuild_after_failure();
+            return Err(storage_unavailable(e));
+        }
         for blob in dead_blobs {
             if let Err(e) = self.blobs.delete(&blob).await {
                 tracing::warn!(%blob, error = %e, "could not delete blob");
             }
         }
         out
+    }
+
+    /// After a failed commit: rebuilds memory from the database, so that
+    /// what storage refused is undone and every caller it was refused for
+    /// is told the truth ("nothing was changed"). Until that succeeds the
+    /// store keeps refusing changes (see [`Store::failed`]). A shared store
+    /// rebuilds in its turns instead.
+    fn rebuild_after_failure(&self) {
+        if self.turns.is_some() {
+            return;
+        }
+        let mut horde = self.horde.lock();
+        if !self.store.failed() {
+            return; // rebuilt already, by the first caller to notice
+        }
+        match self.store.load() {
+            Ok(rows) => match horde.reload(rows) {
+                Ok(()) => {
+                    self.store.recover();
+                    tracing::warn!("memory rebuilt from the database after a failed commit");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot rebuild memory after a failed commit")
+                }
+            },
+            Err(e) => tracing::error!(error = %e, "cannot read the database after a failed commit"),
+        }
     }
 
     /// Reads the horde without changing it, once it holds everything

@@ -133,6 +133,13 @@ impl Ticket {
         Ticket(rx)
     }
 
+    /// A ticket for changes the store could not commit.
+    pub fn failed(message: &str) -> Self {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Err(message.to_owned()));
+        Ticket(rx)
+    }
+
     /// Waits until the changes are durable.
     pub async fn durable(self) -> Result<(), StoreError> {
         match self.0.await {
@@ -186,6 +193,19 @@ pub trait Store: Send + Sync + 'static {
     fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Writes everything queued and stops the writer.
     fn close(&self);
+
+    /// Whether a commit failed since the last [`Store::recover`]. Memory
+    /// then holds changes storage refused, and the store refuses every
+    /// change queued after the failure, until memory has been rebuilt from
+    /// [`Store::load`] and `recover` is called.
+    fn failed(&self) -> bool {
+        false
+    }
+
+    /// Accepts changes again, once memory was rebuilt from [`Store::load`]
+    /// (called under the horde's lock, so every change submitted before it
+    /// is refused and every one after it is built on the rebuilt memory).
+    fn recover(&self) {}
 
     /// Whether other coordinator processes share this store, so that
     /// changes need turns and reads need [`Store::catch_up`].

@@ -3,8 +3,15 @@
 //! takes every queued change, commits them together in one transaction
 //! (group commit) and then acknowledges each batch, so throughput grows with
 //! load while every acknowledged change survives a `kill -9`.
+//!
+//! A failed commit (a full disk) changes nothing on disk, but memory already
+//! holds what it refused, and every change queued after it was built on that
+//! memory: so from that failure on the writer refuses every batch until
+//! [`Store::recover`] says memory was rebuilt from the database.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
@@ -22,9 +29,20 @@ const MAX_BATCH: usize = 20_000;
 
 type Batch = (Vec<Change>, oneshot::Sender<Result<(), String>>);
 
+/// What the writer thread is told.
+enum Message {
+    /// Commit these changes.
+    Batch(Batch),
+    /// Memory was rebuilt from the database: accept batches again.
+    Recover,
+    /// Cap the database at this many pages (`None`: no cap).
+    MaxPages(Option<u64>),
+}
+
 /// SQLite storage.
 pub struct SqliteStore {
-    tx: Mutex<Option<mpsc::Sender<Batch>>>,
+    tx: Mutex<Option<mpsc::Sender<Message>>>,
+    failed: Arc<AtomicBool>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
 }
@@ -94,23 +112,55 @@ fn apply(conn: &mut Connection, changes: &[Change]) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Batch>) {
-    while let Ok(first) = rx.recv() {
+/// The message every batch refused after a failed commit is answered with.
+const REFUSED: &str = "an earlier commit failed; changes are refused until memory is rebuilt";
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Message>, failed: Arc<AtomicBool>) {
+    let mut refusing = false;
+    let mut next = None;
+    loop {
+        let Some(message) = next.take().or_else(|| rx.recv().ok()) else {
+            return;
+        };
+        let first = match message {
+            Message::Batch(batch) => batch,
+            Message::Recover => {
+                refusing = false;
+                continue;
+            }
+            Message::MaxPages(pages) => {
+                let pages = pages.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
+                if let Err(e) = conn.pragma_update(None, "max_page_count", pages) {
+                    tracing::error!(error = %e, "cannot cap the database size");
+                }
+                continue;
+            }
+        };
         let mut changes = first.0;
         let mut acks = vec![first.1];
         while changes.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok((more, ack)) => {
+                Ok(Message::Batch((more, ack))) => {
                     changes.extend(more);
                     acks.push(ack);
+                }
+                Ok(other) => {
+                    next = Some(other);
+                    break;
                 }
                 Err(_) => break,
             }
         }
-        let result = apply(&mut conn, &changes).map_err(|e| {
-            tracing::error!(error = %e, "storage commit failed");
-            e.to_string()
-        });
+        let result = if refusing {
+            Err(REFUSED.to_owned())
+        } else {
+            apply(&mut conn, &changes).map_err(|e| {
+                tracing::error!(error = %e, "storage commit failed; refusing changes until memory is rebuilt");
+                refusing = true;
+                failed.store(true, Ordering::SeqCst);
+                e.to_string()
+            })
+        };
         for ack in acks {
             let _ = ack.send(result.clone());
         }
@@ -127,14 +177,48 @@ impl SqliteStore {
         migrate(&mut writer)?;
         let reader = open_connection(path)?;
         let (tx, rx) = mpsc::channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
         let handle = thread::Builder::new()
             .name("horde-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx))?;
+            .spawn(move || writer_loop(writer, rx, flag))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
+            failed,
             writer: Mutex::new(Some(handle)),
             reader: Mutex::new(reader),
         })
+    }
+}
+
+impl SqliteStore {
+    /// Caps the database file at `bytes` (rounded down to whole pages;
+    /// `None` lifts the cap): commits that would grow it further fail as on
+    /// a full disk. For operators who bound the horde's disk use, and for
+    /// tests of what a full disk does.
+    pub fn limit_size(&self, bytes: Option<u64>) {
+        let pages = bytes.map(|b| (b / self.page_size()).max(1));
+        if let Some(tx) = self.tx.lock().as_ref() {
+            let _ = tx.send(Message::MaxPages(pages));
+        }
+    }
+
+    /// The database's size in bytes (its pages, the write-ahead log's
+    /// included once checkpointed or not).
+    pub fn size_bytes(&self) -> u64 {
+        let pages = self
+            .reader
+            .lock()
+            .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
+            .map_or(0, |p| p.max(0) as u64);
+        pages * self.page_size()
+    }
+
+    fn page_size(&self) -> u64 {
+        self.reader
+            .lock()
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+            .map_or(4096, |p| p.max(512) as u64)
     }
 }
 
@@ -168,9 +252,20 @@ impl Store for SqliteStore {
         }
         let (ack, rx) = oneshot::channel();
         if let Some(tx) = self.tx.lock().as_ref() {
-            let _ = tx.send((changes, ack));
+            let _ = tx.send(Message::Batch((changes, ack)));
         }
         Ticket(rx)
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    fn recover(&self) {
+        self.failed.store(false, Ordering::SeqCst);
+        if let Some(tx) = self.tx.lock().as_ref() {
+            let _ = tx.send(Message::Recover);
+        }
     }
 
     fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<String>, StoreError> {

@@ -1,0 +1,89 @@
+//! Storage that fails on demand: a [`Store`] around a real one whose
+//! commits can be made to fail, as a full disk or a lost database makes
+//! them fail. Like a real store after a failed commit, it then refuses every
+//! change until the coordinator has rebuilt its memory ([`Store::recover`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use horde_core::coordinator::store::{Change, Row, Store, StoreError, Ticket};
+
+/// A store whose commits fail while [`FaultyStore::fail`] is on.
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    failing: AtomicBool,
+    refusing: AtomicBool,
+    failures: AtomicU32,
+}
+
+impl FaultyStore {
+    /// Wraps `inner`, healthy.
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            failing: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            failures: AtomicU32::new(0),
+        })
+    }
+
+    /// Makes every commit fail (`true`) or succeed again (`false`).
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+
+    /// Commits that failed so far.
+    pub fn failures(&self) -> u32 {
+        self.failures.load(Ordering::SeqCst)
+    }
+}
+
+fn failed_ticket(message: &str) -> Ticket {
+    Ticket::failed(message)
+}
+
+impl Store for FaultyStore {
+    fn load(&self) -> Result<Vec<Row>, StoreError> {
+        self.inner.load()
+    }
+
+    fn submit(&self, changes: Vec<Change>) -> Ticket {
+        if changes.is_empty() {
+            return self.inner.submit(changes);
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            self.refusing.store(true, Ordering::SeqCst);
+            return failed_ticket("disk full (injected)");
+        }
+        if self.refusing.load(Ordering::SeqCst) {
+            return failed_ticket("refused after a failed commit");
+        }
+        self.inner.submit(changes)
+    }
+
+    fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
+        self.inner.user_by_key_hash(key_hash)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.meta(key)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.set_meta(key, value)
+    }
+
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    fn failed(&self) -> bool {
+        self.refusing.load(Ordering::SeqCst) || self.inner.failed()
+    }
+
+    fn recover(&self) {
+        self.refusing.store(false, Ordering::SeqCst);
+        self.inner.recover();
+    }
+}

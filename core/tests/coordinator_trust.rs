@@ -1,0 +1,364 @@
+//! A coordinator a community can trust, tried as an attacker and as a
+//! failing disk would: no kudos minted by a worker's model name or an
+//! absurd number, no answer that lies about what changed, shared keys that
+//! hold their limit, and a server that starts again whatever was stored.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
+
+use std::sync::Arc;
+
+use common::faults::FaultyStore;
+use common::{TestHorde, assert_error};
+use horde_core::coordinator::blobs::BlobStore;
+use horde_core::coordinator::store::sqlite::SqliteStore;
+use horde_core::coordinator::store::{Change, Store, Table};
+use serde_json::{Value, json};
+
+/// Pops a text job as `name` serving `models`; answers the job id.
+async fn text_pop(h: &TestHorde, key: &str, name: &str, models: Value) -> String {
+    let (s, v) = h
+        .post(
+            "/v2/generate/text/pop",
+            Some(key),
+            json!({"name": name, "models": models, "max_length": 512, "max_context_length": 2048,
+                   "bridge_agent": "KoboldCppEmbedWorker:1:https://example.invalid"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v["id"].as_str().expect("a job").to_owned()
+}
+
+/// Submits a text and answers the reward.
+async fn text_submit(h: &TestHorde, key: &str, job: &str, text: &str) -> Value {
+    let (s, v) = h
+        .post(
+            "/v2/generate/text/submit",
+            Some(key),
+            json!({"id": job, "generation": text, "state": "ok"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v["reward"].clone()
+}
+
+#[tokio::test]
+async fn a_worker_cannot_set_its_own_text_reward_by_naming_its_model() {
+    let h = TestHorde::start().await;
+    let requester = h.user("requester", 1000.0, false).await;
+    let worker = h.user("worker", 0.0, true).await;
+    let text = "x".repeat(400);
+    let huge = format!("{}B", "9".repeat(254));
+    for (name, model) in [
+        ("boaster", "koboldcpp/Llama-100000B".to_owned()),
+        ("infinite", huge),
+    ] {
+        let (s, v) = h
+            .post(
+                "/v2/generate/text/async",
+                Some(&requester),
+                json!({"prompt": "Once upon a time", "params": {"max_length": 512, "max_context_length": 2048}}),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        let job = text_pop(&h, &worker, name, json!([model])).await;
+        let reward = text_submit(&h, &worker, &job, &text).await;
+        let reward = reward.as_f64().expect("a finite reward");
+        // An unknown model is priced as upstream prices one: tokens · 0.027
+        // · context factor for a trusted worker (100 tokens here).
+        assert!(
+            reward < 10.0,
+            "{name}: a model name decided the reward: {reward}"
+        );
+    }
+    let left = h.kudos(&requester).await;
+    assert!(
+        left > 950.0,
+        "the requester was drained to {left} by a worker's model name"
+    );
+    // Every stored balance is a number, so the horde starts again.
+    let dir = h.stop().await;
+    let h = TestHorde::start_in(dir, |_| {}).await;
+    assert!(h.kudos(&requester).await.is_finite());
+    assert!(h.app.horde.lock().quarantined().is_empty());
+}
+
+#[tokio::test]
+async fn known_models_are_priced_from_the_reference_not_the_name() {
+    let h = TestHorde::start().await;
+    let requester = h.user("requester", 1000.0, false).await;
+    let worker = h.user("worker", 0.0, true).await;
+    let text = "y".repeat(400);
+    let mut rewards = Vec::new();
+    for (name, model) in [
+        ("small", "koboldcpp/Qwen2.5-0.5B-Instruct-Q4_K_M"),
+        ("large", "koboldcpp/Meta-Llama-3-70B-Instruct-Q4_K_M"),
+    ] {
+        let (s, _) = h
+            .post(
+                "/v2/generate/text/async",
+                Some(&requester),
+                json!({"prompt": "p", "models": [model], "params": {"max_length": 512}}),
+            )
+            .await;
+        assert_eq!(s, 202);
+        let job = text_pop(&h, &worker, name, json!([model])).await;
+        rewards.push(
+            text_submit(&h, &worker, &job, &text)
+                .await
+                .as_f64()
+                .unwrap(),
+        );
+    }
+    assert!(
+        rewards[1] > rewards[0] * 50.0,
+        "70B must earn far more than 0.5B: {rewards:?}"
+    );
+}
+
+#[tokio::test]
+async fn non_finite_and_absurd_kudos_are_refused_and_change_nothing() {
+    let h = TestHorde::start().await;
+    let admin = h.admin("admin").await;
+    let alice = h.user("alice", 100.0, false).await;
+    let (_, me) = h.get("/v2/find_user", Some(&alice)).await;
+    let id = me["id"].as_u64().unwrap();
+    let path = format!("/v2/users/{id}");
+    let (s, v) = h.put(&path, Some(&admin), json!({"kudos": 1e308})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = h.put(&path, Some(&admin), json!({"kudos": 5e11})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = h.put(&path, Some(&admin), json!({"kudos": 6e11})).await;
+    assert_eq!(s, 400, "a sum past the bound: {v}");
+    assert_eq!(h.kudos(&alice).await, 5e11 + 100.0);
+    for kudos in [f64::INFINITY, f64::NAN, f64::NEG_INFINITY, 2e12] {
+        let made = h
+            .app
+            .run(|hd| {
+                hd.create_user(horde_core::coordinator::horde::NewUser {
+                    alias: "bad".into(),
+                    kudos,
+                    ..Default::default()
+                })
+            })
+            .await;
+        assert!(made.is_err(), "a user with {kudos} kudos was created");
+    }
+    let dir = h.stop().await;
+    let h = TestHorde::start_in(dir, |_| {}).await;
+    assert_eq!(h.kudos(&alice).await, 5e11 + 100.0);
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_quarantined_and_the_horde_still_starts() {
+    let h = TestHorde::start().await;
+    let alice = h.user("alice", 100.0, false).await;
+    // A record this version cannot read (as a `null` balance once was).
+    let bad = json!({"id": 7, "alias": "broken", "key_hash": "00", "kudos": null,
+                     "concurrency": 30, "created": 0.0})
+    .to_string();
+    h.app
+        .store
+        .submit(vec![Change::Put {
+            table: Table::Users,
+            id: "7".into(),
+            key_hash: Some("00".into()),
+            body: bad,
+        }])
+        .durable()
+        .await
+        .unwrap();
+    let dir = h.stop().await;
+    let h = TestHorde::start_in(dir, |_| {}).await;
+    {
+        let horde = h.app.horde.lock();
+        let quarantined = horde.quarantined();
+        assert_eq!(quarantined.len(), 1);
+        assert_eq!(
+            (quarantined[0].table, quarantined[0].id.as_str()),
+            (Table::Users, "7")
+        );
+    }
+    assert_eq!(h.kudos(&alice).await, 100.0, "the rest is served");
+    let bob = h.user("bob", 5.0, false).await;
+    let (_, me) = h.get("/v2/find_user", Some(&bob)).await;
+    assert!(
+        me["id"].as_u64().unwrap() > 7,
+        "a quarantined id is never handed out again: {me}"
+    );
+    // Still stored, for the operator to look at.
+    let rows = h.app.store.load().unwrap();
+    assert!(rows.iter().any(|r| r.table == Table::Users && r.id == "7"));
+}
+
+/// A horde on SQLite in `dir` (whatever `HORDE_TEST_STORE` says: these
+/// faults are SQLite's).
+async fn sqlite_horde(
+    dir: std::path::PathBuf,
+    wrap: impl FnOnce(Arc<SqliteStore>) -> Arc<dyn Store>,
+) -> TestHorde {
+    let sqlite = Arc::new(SqliteStore::open(&dir.join("horde.sqlite")).unwrap());
+    let blobs = BlobStore::open(&dir.join("blobs")).unwrap();
+    TestHorde::start_on_store(dir, wrap(sqlite), blobs).await
+}
+
+/// A horde on real SQLite behind a store that fails on demand.
+async fn faulty_horde() -> (TestHorde, Arc<FaultyStore>) {
+    let mut store = None;
+    let h = sqlite_horde(common::temp_dir("faults"), |sqlite| {
+        let faulty = FaultyStore::new(sqlite);
+        store = Some(faulty.clone());
+        faulty
+    })
+    .await;
+    (h, store.unwrap())
+}
+
+#[tokio::test]
+async fn an_operation_answered_with_a_storage_error_changed_nothing() {
+    let (h, store) = faulty_horde().await;
+    let alice = h.user("alice", 1000.0, false).await;
+    let bob = h.user("bob", 100.0, false).await;
+    let (_, b) = h.get("/v2/find_user", Some(&bob)).await;
+    let bob_name = b["username"].as_str().unwrap().to_owned();
+    let worker = h.user("worker", 0.0, true).await;
+
+    store.fail(true);
+    let transfer = json!({"username": bob_name, "amount": 200});
+    let answer = h
+        .post("/v2/kudos/transfer", Some(&alice), transfer.clone())
+        .await;
+    assert_eq!(answer.0, 503, "{}", answer.1);
+    let retry = h
+        .post("/v2/kudos/transfer", Some(&alice), transfer.clone())
+        .await;
+    assert_eq!(retry.0, 503);
+    let queued = h
+        .post(
+            "/v2/generate/async",
+            Some(&alice),
+            json!({"prompt": "refused"}),
+        )
+        .await;
+    assert_eq!(queued.0, 503, "{}", queued.1);
+    assert!(store.failures() >= 3);
+
+    // Nothing of it happened, in memory either.
+    store.fail(false);
+    assert_eq!(h.kudos(&alice).await, 1000.0);
+    assert_eq!(h.kudos(&bob).await, 100.0);
+    let pop = h.pop(&worker, "painter", json!({})).await;
+    assert!(
+        pop["id"].is_null(),
+        "a request answered 503 was queued: {pop}"
+    );
+
+    // And storage takes changes again, which then survive a restart.
+    let ok = h.post("/v2/kudos/transfer", Some(&alice), transfer).await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let dir = h.stop().await;
+    let h = sqlite_horde(dir, |s| s).await;
+    assert_eq!(h.kudos(&alice).await, 800.0);
+    assert_eq!(h.kudos(&bob).await, 300.0);
+}
+
+#[tokio::test]
+async fn a_shared_key_never_admits_more_than_its_kudos() {
+    let h = TestHorde::start().await;
+    let owner = h.user("owner", 10_000.0, false).await;
+    let (s, key) = h
+        .put(
+            "/v2/sharedkeys",
+            Some(&owner),
+            json!({"kudos": 30, "name": "game key"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{key}");
+    let key = key["id"].as_str().unwrap().to_owned();
+    let body =
+        json!({"prompt": "a lighthouse", "params": {"width": 512, "height": 512, "steps": 30}});
+    let mut dry = body.clone();
+    dry["dry_run"] = json!(true);
+    let (_, estimate) = h.post("/v2/generate/async", Some(&key), dry).await;
+    let estimate = estimate["kudos"].as_f64().unwrap();
+    assert!(estimate > 0.0 && estimate <= 30.0, "{estimate}");
+    let mut admitted = 0;
+    for _ in 0..8 {
+        let (s, v) = h.post("/v2/generate/async", Some(&key), body.clone()).await;
+        match s {
+            202 => admitted += 1,
+            _ => assert_error(&(s, v), 403, "SharedKeyInsufficientKudos"),
+        }
+    }
+    assert!(
+        f64::from(admitted) * estimate <= 30.0,
+        "{admitted} requests of {estimate} admitted on a 30-kudos key"
+    );
+    assert_eq!(admitted, (30.0 / estimate).floor() as u32);
+    // A key that holds exactly the estimate admits a request its dry run
+    // said it could.
+    let (_, exact) = h
+        .put(
+            "/v2/sharedkeys",
+            Some(&owner),
+            json!({"kudos": estimate as i64, "name": "exact"}),
+        )
+        .await;
+    let exact = exact["id"].as_str().unwrap().to_owned();
+    let (s, v) = h.post("/v2/generate/async", Some(&exact), body).await;
+    assert_eq!(s, 202, "the dry run's estimate was refused: {v}");
+}
+
+#[tokio::test]
+async fn a_full_database_refuses_requests_without_queueing_or_charging_them() {
+    let mut store = None;
+    let h = sqlite_horde(common::temp_dir("full"), |sqlite| {
+        store = Some(sqlite.clone());
+        sqlite
+    })
+    .await;
+    let sqlite = store.unwrap();
+    let alice = h.user("alice", 10_000.0, false).await;
+    let worker = h.user("worker", 0.0, true).await;
+    // The disk is full: the database cannot grow by another page.
+    sqlite.limit_size(Some(sqlite.size_bytes()));
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..25 {
+        let (s, v) = h
+            .post(
+                "/v2/generate/async",
+                Some(&alice),
+                json!({"prompt": format!("request {i} {}", "padding ".repeat(100))}),
+            )
+            .await;
+        match s {
+            202 => accepted.push(v["id"].as_str().unwrap().to_owned()),
+            503 => refused += 1,
+            _ => panic!("{s} {v}"),
+        }
+    }
+    assert!(refused > 0, "the cap never filled the database");
+    let balance = h.kudos(&alice).await;
+    let charged = 10_000.0 - balance;
+    // Each accepted request paid its activation tax; no refused one did.
+    assert_eq!(charged, 3.0 * accepted.len() as f64, "{accepted:?}");
+    sqlite.limit_size(None);
+    let mut served = Vec::new();
+    loop {
+        let pop = h.pop(&worker, "painter", json!({})).await;
+        if pop["id"].is_null() {
+            break;
+        }
+        served.push(pop["id"].as_str().unwrap().to_owned());
+        assert!(
+            served.len() <= accepted.len(),
+            "a refused request was served"
+        );
+    }
+    assert_eq!(served.len(), accepted.len());
+    let dir = h.stop().await;
+    let h = sqlite_horde(dir, |s| s).await;
+    assert_eq!(h.kudos(&alice).await, balance);
+}
