@@ -362,3 +362,112 @@ async fn a_full_database_refuses_requests_without_queueing_or_charging_them() {
     let h = sqlite_horde(dir, |s| s).await;
     assert_eq!(h.kudos(&alice).await, balance);
 }
+
+/// Reads until the server closes the connection (or `limit` passes): the
+/// bytes it sent, and whether it closed.
+async fn until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return (got, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn addr_of(h: &TestHorde) -> String {
+    h.api
+        .trim_start_matches("http://")
+        .trim_end_matches("/api")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn idle_slow_and_half_sent_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let h = TestHorde::start_with(|c| {
+        c.connections.header_read_timeout_secs = 0.3;
+        c.connections.body_timeout_secs = 0.3;
+        c.connections.idle_timeout_secs = 0.3;
+    })
+    .await;
+    let addr = addr_of(&h);
+    let limit = std::time::Duration::from_secs(20);
+    // Idle: connects and sends nothing.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Slowloris: half a request line, then nothing more.
+    let mut slowloris = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slowloris
+        .write_all(b"GET /api/v2/status/heartbeat HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // A body announced and never sent.
+    let mut slow_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow_body
+        .write_all(b"POST /api/v2/generate/async HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\napikey: 0000000000\r\n\r\n{\"prompt\": ")
+        .await
+        .unwrap();
+    // A keep-alive connection that asked once, then went quiet.
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /api/v2/status/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    for (name, stream) in [
+        ("idle", &mut idle),
+        ("slowloris", &mut slowloris),
+        ("slow body", &mut slow_body),
+        ("keep-alive", &mut kept),
+    ] {
+        let (bytes, closed) = until_closed(stream, limit).await;
+        assert!(closed, "the {name} connection was left open");
+        if name == "keep-alive" {
+            assert!(
+                bytes.starts_with(b"HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+    // New clients are answered all along.
+    let (s, _) = h.get("/v2/status/heartbeat", None).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_and_the_server_recovers() {
+    use tokio::io::AsyncWriteExt;
+    let h = TestHorde::start_with(|c| {
+        c.connections.max_connections = 4;
+        c.connections.idle_timeout_secs = 0.5;
+        c.connections.header_read_timeout_secs = 0.5;
+    })
+    .await;
+    let addr = addr_of(&h);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /api/v2/status/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (bytes, closed) = until_closed(&mut extra, std::time::Duration::from_secs(20)).await;
+    assert!(closed);
+    // Either refused at once, or (had one of the four already been timed
+    // out) answered: never left hanging.
+    assert!(bytes.is_empty() || bytes.starts_with(b"HTTP/1.1 200"));
+    // Once the idle ones time out, clients are served again.
+    for stream in &mut held {
+        let (_, closed) = until_closed(stream, std::time::Duration::from_secs(20)).await;
+        assert!(closed, "an idle connection was kept past its timeout");
+    }
+    let (s, _) = h.get("/v2/status/heartbeat", None).await;
+    assert_eq!(s, 200);
+}

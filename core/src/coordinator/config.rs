@@ -44,6 +44,8 @@ pub struct Config {
     pub prompt_filter: Vec<String>,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Connection timeouts and the cap on open connections.
+    pub connections: super::http::connections::ConnectionLimits,
     /// The model reference: text model sizes and image baselines (the
     /// shipped defaults, extended or replaced here).
     pub models: super::reference::ModelsConfig,
@@ -109,6 +111,7 @@ impl Default for Config {
             maintenance_mode: false,
             prompt_filter: Vec::new(),
             rate_limits: RateLimits::default(),
+            connections: super::http::connections::ConnectionLimits::default(),
             models: super::reference::ModelsConfig::default(),
         }
     }

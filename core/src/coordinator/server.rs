@@ -266,12 +266,9 @@ impl Coordinator {
                 }
             })
         };
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result =
+            http::connections::serve(listener, router, self.config.connections.clone(), shutdown)
+                .await;
         sweeper.abort();
         self.app.store.close();
         result

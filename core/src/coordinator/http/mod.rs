@@ -5,6 +5,7 @@
 
 mod accounts;
 mod blobs;
+pub mod connections;
 pub mod extract;
 mod generate;
 mod interrogate;

@@ -1,0 +1,284 @@
+//! Serving connections: hyper's HTTP/1 under the limits a server open to
+//! the public needs, so that idle, slow or abandoned connections cannot
+//! starve it — a deadline for a request's headers, one for its whole body,
+//! an idle timeout (no byte moving either way: an idle keep-alive, a client
+//! that never reads its answer), a cap on open connections, and a pause
+//! instead of a spin when accepting fails (out of file descriptors).
+//!
+//! The router is axum's; each request carries the peer address as
+//! [`ConnectInfo`], as `into_make_service_with_connect_info` would give it.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt;
+
+/// Connection limits (`[connections]` in `horde.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// Seconds a client has to send a request's headers, from the moment
+    /// the connection opens or the previous answer was sent.
+    pub header_read_timeout_secs: f64,
+    /// Seconds a client has to send a request's whole body.
+    pub body_timeout_secs: f64,
+    /// Seconds a connection may move no byte either way before it is
+    /// closed (an idle keep-alive; a client not reading its answer).
+    pub idle_timeout_secs: f64,
+    /// Connections open at once; more are closed as soon as they are
+    /// accepted. Keep it below the process's open-files limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Seconds open connections get to finish when the server stops.
+    pub shutdown_grace_secs: f64,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10.0,
+            body_timeout_secs: 30.0,
+            idle_timeout_secs: 30.0,
+            max_connections: 1024,
+            shutdown_grace_secs: 10.0,
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.001)).unwrap_or(Duration::from_secs(3600))
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` resolves,
+/// then lets open connections finish (up to the grace period).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tracing::warn!(%addr, max, "connection limit reached; closing a new connection");
+                        drop(stream);
+                        continue;
+                    };
+                    let (router, limits, stop) = (router.clone(), limits.clone(), stop_rx.clone());
+                    tokio::spawn(async move {
+                        serve_connection(stream, addr, router, &limits, stop).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // Out of descriptors (EMFILE/ENFILE) or a transient
+                    // failure: pause rather than spin on the listener.
+                    tracing::warn!(error = %e, "accept failed; pausing");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(secs(limits.shutdown_grace_secs), permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    router: Router,
+    limits: &ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let clock = Instant::now();
+    let activity = Arc::new(AtomicU64::new(0));
+    let io = Watched {
+        inner: stream,
+        clock,
+        activity: activity.clone(),
+    };
+    let body_timeout = secs(limits.body_timeout_secs);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let mut req = req.map(|body| {
+            Body::new(Deadline {
+                inner: body,
+                sleep: Box::pin(tokio::time::sleep(body_timeout)),
+            })
+        });
+        req.extensions_mut().insert(ConnectInfo(addr));
+        router.clone().oneshot(req)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(secs(limits.header_read_timeout_secs))
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let mut conn = pin!(conn);
+    let idle = secs(limits.idle_timeout_secs);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        let last = Duration::from_millis(activity.load(Ordering::Relaxed));
+        let deadline = clock + last + idle;
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%addr, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stop.changed(), if !stopping => {
+                if changed.is_err() || *stop.borrow() {
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let now = Duration::from_millis(activity.load(Ordering::Relaxed));
+                if now == last {
+                    tracing::debug!(%addr, "connection idle; closing it");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A TCP stream that records when a byte last moved.
+struct Watched {
+    inner: TcpStream,
+    clock: Instant,
+    activity: Arc<AtomicU64>,
+}
+
+impl Watched {
+    fn touch(&self) {
+        let ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.activity.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A request body that must arrive whole before its deadline.
+struct Deadline {
+    inner: Incoming,
+    sleep: Pin<Box<Sleep>>,
+}
+
+/// The error a body past its deadline ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+struct BodyTimedOut;
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
