@@ -471,3 +471,78 @@ async fn connections_past_the_cap_are_closed_and_the_server_recovers() {
     let (s, _) = h.get("/v2/status/heartbeat", None).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn every_error_is_json_and_unknown_paths_make_no_new_metrics() {
+    let h = TestHorde::start_with(|c| c.max_body_bytes = 1024).await;
+    let http = reqwest::Client::new();
+    let base = h.api.trim_end_matches("/api").to_owned();
+    let expect_json = |what: &str, status: u16, res: &reqwest::Response| {
+        assert_eq!(res.status().as_u16(), status, "{what}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("application/json"), "{what}: {ct}");
+    };
+    // A path that does not decode.
+    let res = http
+        .get(format!("{}/v2/generate/check/%FF%FE", h.api))
+        .send()
+        .await
+        .unwrap();
+    expect_json("undecodable id", 400, &res);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["message"].as_str().is_some() && body["rc"].as_str().is_some(),
+        "{body}"
+    );
+    // A body over the limit.
+    let res = http
+        .post(format!("{}/v2/generate/async", h.api))
+        .header("apikey", "0000000000")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 4096])
+        .send()
+        .await
+        .unwrap();
+    expect_json("oversized body", 413, &res);
+    let res = http
+        .put(format!("{}/v2/blobs/abc.webp", h.api))
+        .body(vec![0u8; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+    expect_json("oversized blob", res.status().as_u16(), &res);
+    // Unknown paths, quotes included, are one series; the text still parses.
+    for i in 0..200 {
+        let res = http
+            .get(format!("{base}/no/such/path/{i}/{}", "x".repeat(64)))
+            .send()
+            .await
+            .unwrap();
+        expect_json("unknown path", 404, &res);
+    }
+    let _ = http.get(format!("{base}/a\"b")).send().await.unwrap();
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = metrics
+        .lines()
+        .filter(|l| l.starts_with("horde_http_requests_total{"))
+        .count();
+    assert!(series < 12, "{series} series:\n{metrics}");
+    assert!(!metrics.contains("no/such"), "{metrics}");
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let (_, value) = line.rsplit_once(' ').expect("name value");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert_eq!(line.matches('"').count() % 2, 0, "{line}");
+    }
+    assert!(
+        metrics.contains("route=\"/api/v2/generate/check/{id}\""),
+        "{metrics}"
+    );
+}

@@ -117,18 +117,20 @@ impl Limiter {
 
 /// Applies the limits that cover a request; a refusal becomes a 429 with
 /// `Retry-After` and a JSON body.
-pub fn check(limiter: &Limiter, req: &Request, addr: SocketAddr) -> Result<(), Refused> {
+/// `route` is the template the request matched (`/api/v2/generate/check/{id}`):
+/// windows are kept per client and route, as upstream's limiter keys them.
+pub fn check(
+    limiter: &Limiter,
+    req: &Request,
+    route: &str,
+    addr: SocketAddr,
+) -> Result<(), Refused> {
     if !limiter.config.enabled {
         return Ok(());
     }
     let apikey = req.headers().get("apikey").and_then(|v| v.to_str().ok());
     limiter
-        .check(
-            req.method(),
-            req.uri().path(),
-            &addr.ip().to_string(),
-            apikey,
-        )
+        .check(req.method(), route, &addr.ip().to_string(), apikey)
         .map_err(Refused)
 }
 
@@ -162,9 +164,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windows_fill_and_are_per_ip_and_path() {
+    fn windows_fill_and_are_per_ip_and_route() {
         let l = Limiter::new(RateLimits::default());
-        let check = "/api/v2/generate/check/x";
+        let check = "/api/v2/generate/check/{id}";
         for _ in 0..10 {
             assert!(l.check(&Method::GET, check, "1.1.1.1", None).is_ok());
         }
@@ -174,8 +176,13 @@ mod tests {
         assert_eq!((e.limit, e.per_secs), (10, 1));
         assert!(l.check(&Method::GET, check, "2.2.2.2", None).is_ok());
         assert!(
-            l.check(&Method::GET, "/api/v2/generate/check/y", "1.1.1.1", None)
-                .is_ok()
+            l.check(
+                &Method::GET,
+                "/api/v2/generate/status/{id}",
+                "1.1.1.1",
+                None
+            )
+            .is_ok()
         );
         assert!(
             l.check(&Method::GET, "/api/v2/status/heartbeat", "1.1.1.1", None)

@@ -18,8 +18,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one answered request.
+    /// Counts one answered request under its route template.
     pub fn count(&self, method: Method, route: String, status: u16) {
+        let method = Method::from_bytes(method_label(&method).as_bytes()).unwrap_or(Method::GET);
         *self
             .requests
             .lock()
@@ -28,18 +29,27 @@ impl Metrics {
     }
 }
 
-/// A route with ids replaced by `{id}`, so counters stay few.
-pub fn route_of(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        let idlike =
-            seg.len() >= 16 || (seg.contains('-') && seg.bytes().any(|b| b.is_ascii_digit()));
-        out.push_str(if idlike { "{id}" } else { seg });
+/// A label value as the Prometheus text format needs it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The method as a label: the standard ones by name, anything else `other`
+/// (a client chooses the method; it must not choose new series).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
-    out
 }
 
 /// `GET /metrics`.
@@ -55,7 +65,7 @@ pub async fn handler(State(state): State<AppState>) -> Response {
         .requests
         .lock()
         .iter()
-        .map(|((m, r, s), n)| (m.as_str().to_owned(), r.clone(), *s, *n))
+        .map(|((m, r, s), n)| (method_label(m), escape(r), *s, *n))
         .collect();
     counters.sort();
     for (method, route, status, n) in counters {
@@ -116,14 +126,13 @@ pub async fn handler(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::route_of;
+    use super::*;
 
     #[test]
-    fn ids_are_folded() {
-        assert_eq!(
-            route_of("/api/v2/generate/check/51a893a4-12b1-4f3b-add4-380c87e83c19"),
-            "/api/v2/generate/check/{id}"
-        );
-        assert_eq!(route_of("/api/v2/users/12"), "/api/v2/users/12");
+    fn labels_are_escaped_and_methods_bounded() {
+        assert_eq!(escape(r#"/a"b\c"#), r#"/a\"b\\c"#);
+        assert_eq!(escape("x\ny"), "x\\ny");
+        let odd = Method::from_bytes(b"BREW").expect("a method");
+        assert_eq!(method_label(&odd), "other");
     }
 }

@@ -190,34 +190,85 @@ async fn not_found() -> Response {
     .into_response()
 }
 
-/// The one middleware every request passes: rate limits, then the
-/// handler, then `{message, rc}` for a wrong method, then metrics.
-async fn edge(
+/// The route template a request matched (`/api/v2/generate/check/{id}`),
+/// handed from [`guard`] to [`edge`] on the response.
+#[derive(Clone)]
+struct RouteLabel(String);
+
+/// Runs on every matched route, before its handler: rate limits, keyed by
+/// client and route template (never by the raw path, so unique paths make
+/// no new keys), and the route's label for metrics.
+async fn guard(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    matched: axum::extract::MatchedPath,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = matched.as_str().to_owned();
+    let mut res = match limits::check(&state.limits, &req, &route, addr) {
+        Err(e) => e.into_response(),
+        Ok(()) => next.run(req).await,
+    };
+    res.extensions_mut().insert(RouteLabel(route));
+    res
+}
+
+/// The one middleware every request passes, matched or not: errors made
+/// outside our handlers (a path that does not decode, a body over the
+/// limit, a wrong method) become `{message, rc}` JSON like every other,
+/// then the answer is counted for metrics under its route template.
+async fn edge(
+    axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let method = req.method().clone();
-    let route = metrics::route_of(req.uri().path());
-    if let Err(e) = limits::check(&state.limits, &req, addr) {
-        let res = e.into_response();
-        state.metrics.count(method, route, res.status().as_u16());
-        return res;
-    }
     let mut res = next.run(req).await;
-    if res.status() == StatusCode::METHOD_NOT_ALLOWED {
-        res = ApiError {
-            status: 405,
-            body: crate::api::ErrorBody::new(
-                Rc::Unknown("MethodNotAllowed".into()),
-                "This method is not allowed here.",
-            ),
-        }
-        .into_response();
+    let route = res
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    if res.status().as_u16() >= 400 && !is_json(&res) {
+        res = as_json_error(res).await;
     }
     state.metrics.count(method, route, res.status().as_u16());
     res
+}
+
+fn is_json(res: &Response) -> bool {
+    res.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Rewrites a plain-text error (an axum rejection) as `{message, rc}`.
+async fn as_json_error(res: Response) -> Response {
+    let status = res.status();
+    let text = match axum::body::to_bytes(res.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let rc = match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLarge",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+        StatusCode::REQUEST_TIMEOUT => "RequestTimeout",
+        s if s.is_server_error() => "ServerError",
+        _ => "BadRequest",
+    };
+    let message = match (status, text.is_empty()) {
+        (StatusCode::METHOD_NOT_ALLOWED, _) => "This method is not allowed here.".to_owned(),
+        (_, true) => status.canonical_reason().unwrap_or("Error").to_owned(),
+        (_, false) => text,
+    };
+    ApiError {
+        status: status.as_u16(),
+        body: crate::api::ErrorBody::new(Rc::Unknown(rc.into()), message),
+    }
+    .into_response()
 }
 
 /// The whole router, `/api/v2/...` and `/metrics`.
@@ -234,6 +285,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/metrics", axum::routing::get(metrics::handler))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), edge))
         .layer(DefaultBodyLimit::max(max_body_bytes))
