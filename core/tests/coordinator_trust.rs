@@ -546,3 +546,42 @@ async fn every_error_is_json_and_unknown_paths_make_no_new_metrics() {
         "{metrics}"
     );
 }
+
+/// A PNG header claiming `w`×`h` pixels (nothing after it).
+fn forged_png(w: u32, h: u32) -> String {
+    use base64::Engine;
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend(w.to_be_bytes());
+    png.extend(h.to_be_bytes());
+    png.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    base64::engine::general_purpose::STANDARD.encode(png)
+}
+
+#[tokio::test]
+async fn forged_source_image_sizes_are_refused_not_wrapped() {
+    let h = TestHorde::start().await;
+    let alice = h.user("alice", 1000.0, false).await;
+    for (w, h_) in [
+        (328_192, 3_430_613_504),
+        (4_000_000_000, 4_000_000_000),
+        (8192, 8192),
+    ] {
+        let answer = h
+            .post(
+                "/v2/interrogate/async",
+                Some(&alice),
+                json!({"forms": [{"name": "RealESRGAN_x4plus"}], "source_image": forged_png(w, h_)}),
+            )
+            .await;
+        assert_error(&answer, 400, "SourceImageResolutionExceeded");
+    }
+    assert_eq!(h.kudos(&alice).await, 1000.0);
+    let (s, v) = h
+        .post(
+            "/v2/interrogate/async",
+            Some(&alice),
+            json!({"forms": [{"name": "RealESRGAN_x4plus"}], "source_image": forged_png(2048, 2048)}),
+        )
+        .await;
+    assert_eq!(s, 202, "16 tiles are fine: {v}");
+}

@@ -12,7 +12,7 @@ use crate::api::{
 use crate::coordinator::error::ApiError;
 use crate::coordinator::model::{Capabilities, Form, Interrogation};
 use crate::coordinator::store::Table;
-use crate::kudos::{form_charge, form_price, tiles};
+use crate::kudos::{MAX_SOURCE_TILES, form_charge, form_price, tiles};
 
 /// Seconds an alchemist has for one form.
 pub const FORM_TTL_SECS: f64 = 180.0;
@@ -77,6 +77,16 @@ impl Horde {
             return Err(ApiError::new(
                 Rc::MaintenanceMode,
                 "This horde is in maintenance mode.",
+            ));
+        }
+        if let Some((w, h)) = stored.size
+            && tiles(w, h) > MAX_SOURCE_TILES
+        {
+            return Err(ApiError::new(
+                Rc::SourceImageResolutionExceeded,
+                format!(
+                    "The source image is {w}x{h}: at most {MAX_SOURCE_TILES} tiles of 512x512 may be interrogated."
+                ),
             ));
         }
         let user = self.user(caller.user_id())?.clone();
@@ -274,7 +284,7 @@ impl Horde {
                 skipped.untrusted = Some(skipped.untrusted.unwrap_or(0) + 1);
                 continue;
             }
-            if tiles(i.width, i.height) > max_tiles {
+            if tiles(i.width, i.height) > u64::from(max_tiles) {
                 skipped.bridge_version = Some(skipped.bridge_version.unwrap_or(0) + 1);
                 continue;
             }
