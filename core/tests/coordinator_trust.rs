@@ -585,3 +585,55 @@ async fn forged_source_image_sizes_are_refused_not_wrapped() {
         .await;
     assert_eq!(s, 202, "16 tiles are fine: {v}");
 }
+
+#[tokio::test]
+async fn oversized_prompts_and_model_lists_are_refused() {
+    let h = TestHorde::start().await;
+    let alice = h.user("alice", 1000.0, false).await;
+    let word = "a".repeat(10 * 1024 * 1024);
+    let answer = h
+        .post("/v2/generate/async", Some(&alice), json!({"prompt": word}))
+        .await;
+    assert_error(&answer, 400, "InvalidPromptSize");
+    let answer = h
+        .post(
+            "/v2/generate/text/async",
+            Some(&alice),
+            json!({"prompt": "b".repeat(1024 * 1024), "params": {"max_context_length": 2048}}),
+        )
+        .await;
+    assert_error(&answer, 400, "InvalidPromptSize");
+    let (s, v) = h
+        .post(
+            "/v2/generate/text/async",
+            Some(&alice),
+            json!({"prompt": "c".repeat(20_000), "params": {"max_context_length": 2048}}),
+        )
+        .await;
+    assert_eq!(s, 202, "a long history within the context is fine: {v}");
+    let many: Vec<String> = (0..2000).map(|i| format!("model-{i}")).collect();
+    let answer = h
+        .post(
+            "/v2/generate/text/async",
+            Some(&alice),
+            json!({"prompt": "p", "models": many}),
+        )
+        .await;
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    let worker = h.user("worker", 0.0, true).await;
+    let many: Vec<String> = (0..200_000).map(|i| format!("model-{i}")).collect();
+    let answer = h
+        .post(
+            "/v2/generate/text/pop",
+            Some(&worker),
+            json!({"name": "hoarder", "models": many}),
+        )
+        .await;
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    let (_, workers) = h.get("/v2/workers", None).await;
+    assert_eq!(
+        workers.as_array().unwrap().len(),
+        0,
+        "the refused pop registered a worker"
+    );
+}

@@ -31,6 +31,17 @@ pub const MAX_N: u32 = 20;
 pub const MAX_CFG_SCALE: f64 = 100.0;
 /// Most words in an image prompt.
 pub const MAX_PROMPT_WORDS: usize = 7500;
+/// Most bytes of an image prompt (7,500 words of up to 8 bytes; upstream
+/// counts only words, so one 10 MB "word" would pass its check).
+pub const MAX_IMAGE_PROMPT_BYTES: usize = MAX_PROMPT_WORDS * 8;
+/// Bytes of text prompt allowed per token of `max_context_length` (a token
+/// is about 4 characters, a character at most 4 bytes): what a worker could
+/// ever read of a longer prompt is cut by it anyway.
+pub const TEXT_PROMPT_BYTES_PER_TOKEN: usize = 16;
+/// Most models a request may name.
+pub const MAX_REQUEST_MODELS: usize = 200;
+/// Most characters of a model name.
+pub const MAX_MODEL_NAME: usize = 255;
 /// Most LoRAs per image.
 pub const MAX_LORAS: usize = 5;
 /// Most textual inversions per image.
@@ -132,6 +143,25 @@ fn check_prompt(prompt: &str) -> Check {
     Ok(())
 }
 
+fn check_models(models: &[String]) -> Check {
+    if models.len() > MAX_REQUEST_MODELS {
+        return Err(ValidationError::schema(
+            "models",
+            format!("a request may name at most {MAX_REQUEST_MODELS} models"),
+        ));
+    }
+    if let Some(i) = models
+        .iter()
+        .position(|m| m.chars().count() > MAX_MODEL_NAME)
+    {
+        return Err(ValidationError::schema(
+            format!("models.{i}"),
+            format!("model names are at most {MAX_MODEL_NAME} characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_webhook(webhook: Option<&str>) -> Check {
     let Some(url) = webhook else { return Ok(()) };
     if !url.starts_with("https://") || !WEBHOOK_LEN.contains(&url.len()) {
@@ -146,13 +176,16 @@ fn check_webhook(webhook: Option<&str>) -> Check {
 /// Checks an image async request against every stateless rule upstream enforces.
 pub fn validate_image_request(req: &ImageGenerateRequest) -> Check {
     check_prompt(&req.prompt)?;
-    if req.prompt.split_whitespace().count() > MAX_PROMPT_WORDS {
+    if req.prompt.len() > MAX_IMAGE_PROMPT_BYTES
+        || req.prompt.split_whitespace().count() > MAX_PROMPT_WORDS
+    {
         return Err(ValidationError::new(
             "prompt",
             Rc::InvalidPromptSize,
             "Too large prompt. Please reduce the amount of tokens contained.",
         ));
     }
+    check_models(req.options.models.as_deref().unwrap_or_default())?;
     for (i, model) in req.options.models.iter().flatten().enumerate() {
         if super::image::PostProcessor::from(model.as_str()).is_known() {
             return Err(ValidationError::new(
@@ -414,6 +447,19 @@ fn validate_adapters(p: &ImageParams) -> Check {
 /// Checks a text async request against every stateless rule upstream enforces.
 pub fn validate_text_request(req: &TextGenerateRequest) -> Check {
     check_prompt(&req.prompt)?;
+    let context = req.params.as_ref().map_or(2048, |p| p.max_context_length());
+    let limit = (context as usize).saturating_mul(TEXT_PROMPT_BYTES_PER_TOKEN);
+    if req.prompt.len() > limit {
+        return Err(ValidationError::new(
+            "prompt",
+            Rc::InvalidPromptSize,
+            format!(
+                "Too large prompt: {} bytes for a context of {context} tokens (at most {limit}).",
+                req.prompt.len()
+            ),
+        ));
+    }
+    check_models(req.options.models.as_deref().unwrap_or_default())?;
     if req
         .options
         .extra_source_images

@@ -141,6 +141,13 @@ pub struct SubmitCheck {
     pub blob: String,
 }
 
+/// Most models one worker may advertise (a pop naming 200,000 stalled the
+/// horde's lock for every other client).
+pub const MAX_POP_MODELS: usize = 1000;
+
+/// Most `priority_usernames` a pop may name.
+pub const MAX_PRIORITY_USERNAMES: usize = 100;
+
 impl Horde {
     /// The rule that keeps a worker from a request, if any.
     pub(super) fn skip_reason(&self, w: &Worker, r: &Request) -> Option<Skip> {
@@ -318,10 +325,24 @@ impl Horde {
         if !(1..=20).contains(&common.amount()) {
             return Err(ApiError::bad_request("amount must be between 1 and 20"));
         }
+        if common.models().len() > MAX_POP_MODELS {
+            return Err(ApiError::bad_request(format!(
+                "A worker may serve at most {MAX_POP_MODELS} models."
+            )));
+        }
         if common.models().iter().any(|m| m.chars().count() > 255) {
             return Err(ApiError::bad_request(
                 "model names must be at most 255 characters",
             ));
+        }
+        if common
+            .priority_usernames
+            .as_ref()
+            .is_some_and(|p| p.len() > MAX_PRIORITY_USERNAMES)
+        {
+            return Err(ApiError::bad_request(format!(
+                "priority_usernames may hold at most {MAX_PRIORITY_USERNAMES} names."
+            )));
         }
         let mut priority_users = Vec::new();
         for alias in common.priority_usernames.iter().flatten() {
