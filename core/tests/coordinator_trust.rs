@@ -637,3 +637,33 @@ async fn oversized_prompts_and_model_lists_are_refused() {
         "the refused pop registered a worker"
     );
 }
+
+#[tokio::test]
+async fn status_counts_follow_the_live_queue_across_finished_history() {
+    let h = TestHorde::start_with(|c| c.default_concurrency = 100).await;
+    let alice = h.user("alice", 10_000.0, false).await;
+    let worker = h.user("worker", 0.0, true).await;
+    for i in 0..30 {
+        h.image(&alice, json!({"prompt": format!("p{i}")})).await;
+    }
+    for _ in 0..25 {
+        let pop = h.pop(&worker, "painter", json!({})).await;
+        let (s, v) = h
+            .post(
+                "/v2/generate/submit",
+                Some(&worker),
+                json!({"id": pop["id"], "generation": "R2", "seed": 1, "state": "ok"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let queued = |v: &Value| v["queued_requests"].as_u64();
+    let (_, p) = h.get("/v2/status/performance", None).await;
+    assert_eq!(queued(&p), Some(5), "{p}");
+    let (_, beat) = h.get("/v2/status/heartbeat", None).await;
+    assert_eq!(beat["queue"], 5, "{beat}");
+    let dir = h.stop().await;
+    let h = TestHorde::start_in(dir, |_| {}).await;
+    let (_, p) = h.get("/v2/status/performance", None).await;
+    assert_eq!(queued(&p), Some(5), "after a restart: {p}");
+}

@@ -87,6 +87,7 @@ impl Horde {
                 }
                 self.requests.insert(id.clone(), r);
                 self.reindex(&id);
+                self.track_live(Table::Requests, &id);
             }
             Table::Interrogations => {
                 let i: Interrogation = serde_json::from_str(&row.body).map_err(corrupt)?;
@@ -98,6 +99,7 @@ impl Horde {
                 let id = i.id.clone();
                 self.interrogations.insert(id.clone(), i);
                 self.reindex_interrogation(&id);
+                self.track_live(Table::Interrogations, &id);
             }
         }
         Ok(())
@@ -134,6 +136,7 @@ impl Horde {
                 }
                 self.holds.remove(id);
                 self.key_holds.remove(id);
+                self.live_requests.remove(id);
                 self.possible.remove(id);
                 self.reindex(id);
             }
@@ -143,6 +146,7 @@ impl Horde {
                         self.form_index.remove(&form.id);
                     }
                 }
+                self.live_interrogations.remove(id);
                 self.reindex_interrogation(id);
             }
         }

@@ -132,6 +132,11 @@ pub struct Horde {
     key_holds: HashMap<String, String>,
     speed_cache: HashMap<crate::api::WorkerType, (f64, f64)>,
     quarantined: Vec<CorruptRecord>,
+    /// Requests not done and interrogations with forms still to serve: what
+    /// the status endpoints walk, so their cost follows the live queue, not
+    /// the retained history. Kept right as records are written or taken in.
+    live_requests: std::collections::HashSet<String>,
+    live_interrogations: std::collections::HashSet<String>,
 }
 
 /// A record that could not be read back from storage.
@@ -182,6 +187,8 @@ impl Horde {
             key_holds: HashMap::new(),
             speed_cache: HashMap::new(),
             quarantined: Vec::new(),
+            live_requests: Default::default(),
+            live_interrogations: Default::default(),
         };
         for row in rows {
             let (table, id) = (row.table, row.id.clone());
@@ -264,6 +271,7 @@ impl Horde {
         let dirty = std::mem::take(&mut self.dirty);
         let mut changes = Vec::with_capacity(dirty.len());
         for (table, id) in dirty {
+            self.track_live(table, &id);
             let body = match table {
                 Table::Users => id
                     .parse::<u64>()
@@ -301,6 +309,36 @@ impl Horde {
             }
         }
         (changes, std::mem::take(&mut self.deleted_blobs))
+    }
+
+    /// Keeps [`Horde::live_requests`] and its kin right for one record.
+    fn track_live(&mut self, table: Table, id: &str) {
+        match table {
+            Table::Requests => {
+                if self.requests.get(id).is_some_and(|r| !r.is_done()) {
+                    self.live_requests.insert(id.to_owned());
+                } else {
+                    self.live_requests.remove(id);
+                }
+            }
+            Table::Interrogations => {
+                let live = self.interrogations.get(id).is_some_and(|i| {
+                    i.forms.iter().any(|f| {
+                        matches!(
+                            f.state,
+                            crate::api::InterrogationState::Waiting
+                                | crate::api::InterrogationState::Processing
+                        )
+                    })
+                });
+                if live {
+                    self.live_interrogations.insert(id.to_owned());
+                } else {
+                    self.live_interrogations.remove(id);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Checks an `apikey` header. Shared keys are accepted only where

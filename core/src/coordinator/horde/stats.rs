@@ -120,7 +120,11 @@ impl Horde {
                 }
             }
         }
-        for r in self.requests.values().filter(|r| !r.is_done()) {
+        let live = self
+            .live_requests
+            .iter()
+            .filter_map(|id| self.requests.get(id));
+        for r in live.filter(|r| !r.is_done()) {
             let remaining = f64::from(r.n + r.processing()) * r.things;
             match r.kind() {
                 WorkerType::Image => {
@@ -134,8 +138,9 @@ impl Horde {
             }
         }
         p.queued_forms = self
-            .interrogations
-            .values()
+            .live_interrogations
+            .iter()
+            .filter_map(|id| self.interrogations.get(id))
             .flat_map(|i| &i.forms)
             .filter(|f| {
                 matches!(
