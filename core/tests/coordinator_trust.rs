@@ -667,3 +667,63 @@ async fn status_counts_follow_the_live_queue_across_finished_history() {
     let (_, p) = h.get("/v2/status/performance", None).await;
     assert_eq!(queued(&p), Some(5), "after a restart: {p}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_added_while_the_server_runs_are_distinct_and_visible_at_once() {
+    let dir = common::temp_dir("cli-users");
+    let store = common::postgres::store_args(&dir);
+    let (_server, api) = common::process::serve(&store);
+    let adders: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                common::process::add_user(&store, &format!("member{i}"), 100.0)
+            })
+        })
+        .collect();
+    let keys: Vec<String> = adders.into_iter().map(|t| t.join().unwrap()).collect();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    // Visible by id before any request of theirs, and each its own account.
+    let mut ids = std::collections::BTreeSet::new();
+    let rows = {
+        let mut rows = Vec::new();
+        for id in 1..=8 {
+            let res = http
+                .get(format!("{api}/v2/users/{id}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "user {id} is invisible");
+            let v: Value = res.json().await.unwrap();
+            ids.insert(v["id"].as_u64().unwrap());
+            rows.push(v["username"].as_str().unwrap().to_owned());
+        }
+        rows
+    };
+    assert_eq!(ids.len(), 8);
+    let names: std::collections::BTreeSet<_> = rows
+        .iter()
+        .map(|n| n.split('#').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 8, "ids were reused: {rows:?}");
+    // A transfer to a member who never made a request arrives.
+    let res = http
+        .post(format!("{api}/v2/kudos/transfer"))
+        .header("apikey", &keys[0])
+        .json(&json!({"username": rows[7], "amount": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // Every key works.
+    for key in &keys {
+        let res = http
+            .get(format!("{api}/v2/find_user"))
+            .header("apikey", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+}

@@ -148,6 +148,23 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, BlobStore), StartError
     }
 }
 
+/// The lock file operator commands that change accounts hold, one at a time.
+pub const ADMIN_LOCK_FILE: &str = "admin.lock";
+
+/// Waits for the data directory's operator lock: `horde user …` commands
+/// run one after another, each seeing what the one before it stored (eight
+/// concurrent `horde user add` once handed out one id eight times).
+pub fn lock_admin(config: &Config) -> Result<std::fs::File, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(config.data_dir.join(ADMIN_LOCK_FILE))?;
+    file.lock_exclusive()?;
+    Ok(file)
+}
+
 /// Takes the data directory's server lock, or says who holds it.
 pub fn lock_data_dir(config: &Config) -> Result<std::fs::File, StartError> {
     std::fs::create_dir_all(&config.data_dir)?;

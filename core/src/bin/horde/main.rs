@@ -236,6 +236,11 @@ fn user(config: Config, command: UserCommand) -> Result<(), String> {
     // in the database on first use); changing an existing one is not. On a
     // shared PostgreSQL store this command takes a turn like a server does.
     let shared = config.database.is_some();
+    let _admin = if shared {
+        None
+    } else {
+        Some(server::lock_admin(&config).map_err(|e| e.to_string())?)
+    };
     let lock = (!shared).then(|| server::lock_data_dir(&config));
     let url = config.public_url(config.listen);
     let (horde, store, blobs) =

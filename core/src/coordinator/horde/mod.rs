@@ -254,6 +254,11 @@ impl Horde {
         self.users.insert(user.id, user);
     }
 
+    /// Whether a user id is in memory.
+    pub fn knows_user(&self, id: u64) -> bool {
+        self.users.contains_key(&id)
+    }
+
     /// Adopts a user found in storage but not in memory (added by the CLI
     /// while the server ran).
     pub fn adopt_user(&mut self, body: &str) -> Result<u64, serde_json::Error> {

@@ -63,6 +63,7 @@ async fn user(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = user_id(&raw)?;
+    state.adopt_stored_user(id).await;
     let caller = match key.as_deref() {
         Some(k) => state.caller(Some(k), false).await.ok(),
         None => None,
@@ -84,6 +85,7 @@ async fn modify_user(
 ) -> Result<Response, ApiError> {
     let caller = state.caller(key.as_deref(), false).await?;
     let id = user_id(&raw)?;
+    state.adopt_stored_user(id).await;
     state
         .run(|h| h.modify_user(&caller, id, &req))
         .await
@@ -97,6 +99,13 @@ async fn transfer(
     JsonBody(req): JsonBody<KudosTransferRequest>,
 ) -> Result<Response, ApiError> {
     let caller = state.caller(key.as_deref(), false).await?;
+    if let Some(id) = req
+        .username
+        .rsplit_once('#')
+        .and_then(|(_, id)| id.parse::<u64>().ok())
+    {
+        state.adopt_stored_user(id).await;
+    }
     let transferred = state
         .run(|h| h.transfer(&caller, &req, idem.as_deref()))
         .await?;

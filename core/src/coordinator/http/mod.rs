@@ -151,6 +151,26 @@ impl App {
         }
     }
 
+    /// Takes in a user the operator added (`horde user add`) while this
+    /// server ran, so that it can be looked up and paid before its first
+    /// request. A no-op for users already known.
+    pub async fn adopt_stored_user(&self, id: u64) {
+        if self.horde.lock().knows_user(id) {
+            return;
+        }
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.user_by_id(id))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        if let Some(body) = found
+            && let Err(e) = self.horde.lock().adopt_user(&body)
+        {
+            tracing::error!(id, error = %e, "stored user is unreadable");
+        }
+    }
+
     /// Authenticates an `apikey` header; keys of users added by the operator
     /// while the server runs are found in storage on first use. On a shared
     /// store the check sees every key change committed before the call.

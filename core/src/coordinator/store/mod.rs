@@ -187,6 +187,12 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, changes: Vec<Change>) -> Ticket;
     /// The user stored under a key hash, for users added while running.
     fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<String>, StoreError>;
+    /// The user stored under an id, for users added while running (a store
+    /// shared by several processes hands them over in its turns instead).
+    fn user_by_id(&self, id: u64) -> Result<Option<String>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
     /// A value from the store's metadata.
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a value in the store's metadata, durably.

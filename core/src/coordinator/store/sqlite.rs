@@ -280,6 +280,18 @@ impl Store for SqliteStore {
             .map_err(db_err)
     }
 
+    fn user_by_id(&self, id: u64) -> Result<Option<String>, StoreError> {
+        self.reader
+            .lock()
+            .query_row(
+                "SELECT body FROM users WHERE id = ?1",
+                params![id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.reader
             .lock()
