@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use horde_core::coordinator::store::{Change, Row, Store, StoreError, Ticket};
+use horde_core::coordinator::store::{Change, Pending, Row, Store, StoreError, SweepClaim, Ticket};
 
 /// A store whose commits fail while [`FaultyStore::fail`] is on.
 pub struct FaultyStore {
@@ -48,7 +48,8 @@ impl Store for FaultyStore {
     }
 
     fn submit(&self, changes: Vec<Change>) -> Ticket {
-        if changes.is_empty() {
+        if changes.is_empty() || self.inner.is_shared() {
+            // A shared store fails at its turns (see `begin_turn`).
             return self.inner.submit(changes);
         }
         if self.failing.load(Ordering::SeqCst) {
@@ -76,6 +77,39 @@ impl Store for FaultyStore {
 
     fn close(&self) {
         self.inner.close();
+    }
+
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
+    /// On a shared store a failure is a turn that cannot open (the
+    /// connection is lost before its transaction): the operation waiting
+    /// for it fails before it changes anything.
+    fn begin_turn(&self) -> Pending<Vec<Change>> {
+        if self.failing.load(Ordering::SeqCst) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            let (tx, pending) = Pending::channel();
+            let _ = tx.send(Err("database unreachable (injected)".into()));
+            return pending;
+        }
+        self.inner.begin_turn()
+    }
+
+    fn end_turn(&self) -> Pending<()> {
+        self.inner.end_turn()
+    }
+
+    fn catch_up(&self) -> Pending<Vec<Change>> {
+        self.inner.catch_up()
+    }
+
+    fn claim_sweep(&self, now: f64, every: f64) -> Pending<SweepClaim> {
+        self.inner.claim_sweep(now, every)
+    }
+
+    fn user_by_id(&self, id: u64) -> Result<Option<String>, StoreError> {
+        self.inner.user_by_id(id)
     }
 
     fn failed(&self) -> bool {

@@ -270,6 +270,34 @@ impl Horde {
         Ok(id)
     }
 
+    /// Every record as storage holds it (sorted by kind and id): for
+    /// checking memory against the database, and for dumps.
+    pub fn rows(&self) -> Vec<Row> {
+        fn put<T: serde::Serialize>(rows: &mut Vec<Row>, table: Table, id: String, record: &T) {
+            if let Ok(body) = serde_json::to_string(record) {
+                rows.push(Row { table, id, body });
+            }
+        }
+        let mut rows = Vec::new();
+        for u in self.users.values() {
+            put(&mut rows, Table::Users, u.id.to_string(), u);
+        }
+        for k in self.shared_keys.values() {
+            put(&mut rows, Table::SharedKeys, k.id.clone(), k);
+        }
+        for w in self.workers.values() {
+            put(&mut rows, Table::Workers, w.id.clone(), w);
+        }
+        for r in self.requests.values() {
+            put(&mut rows, Table::Requests, r.id.clone(), r);
+        }
+        for i in self.interrogations.values() {
+            put(&mut rows, Table::Interrogations, i.id.clone(), i);
+        }
+        rows.sort_by(|a, b| (a.table, &a.id).cmp(&(b.table, &b.id)));
+        rows
+    }
+
     /// Every record changed since the last call, serialised in a stable
     /// order, plus the blobs that may now be deleted.
     pub fn take_changes(&mut self) -> (Vec<Change>, Vec<String>) {
