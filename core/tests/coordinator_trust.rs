@@ -727,3 +727,60 @@ async fn users_added_while_the_server_runs_are_distinct_and_visible_at_once() {
         assert_eq!(res.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn censored_results_mint_nothing_for_a_member_serving_itself() {
+    let h = TestHorde::start().await;
+    let mallory = h.user("mallory", 500.0, true).await;
+    let before = h.kudos(&mallory).await;
+    for (i, extra) in [
+        json!({"state": "censored"}),
+        json!({"state": "csam"}),
+        json!({"state": "ok", "censored": true}),
+        json!({"state": "ok", "gen_metadata": [{"type": "censorship", "value": "csam"}]}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.image(&mallory, json!({"prompt": format!("p{i}")})).await;
+        let pop = h.pop(&mallory, "self-server", json!({})).await;
+        let mut body = json!({"id": pop["id"], "generation": "R2", "seed": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (s, v) = h.post("/v2/generate/submit", Some(&mallory), body).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["reward"], 0.0, "a censored result was paid: {v}");
+    }
+    for state in ["censored", "csam"] {
+        let (s, _) = h
+            .post(
+                "/v2/generate/text/async",
+                Some(&mallory),
+                json!({"prompt": "p", "params": {"max_length": 512}}),
+            )
+            .await;
+        assert_eq!(s, 202);
+        let job = text_pop(
+            &h,
+            &mallory,
+            "self-scribe",
+            json!(["koboldcpp/Meta-Llama-3-70B-Instruct"]),
+        )
+        .await;
+        let (s, v) = h
+            .post(
+                "/v2/generate/text/submit",
+                Some(&mallory),
+                json!({"id": job, "generation": "z".repeat(2000), "state": state}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["reward"], 0.0);
+    }
+    let after = h.kudos(&mallory).await;
+    assert!(
+        after <= before,
+        "{before} → {after}: kudos minted from censored results"
+    );
+}

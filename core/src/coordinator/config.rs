@@ -256,6 +256,16 @@ mod tests {
             Config::load(Some(&file)),
             Err(ConfigError::Parse { .. })
         ));
+        std::fs::write(
+            &file,
+            "[models]\ntext.my-house-model = { parameters = 3_000_000_000 }\nimage.\"House XL\" = { baseline = \"stable_diffusion_xl\" }\n[connections]\nidle_timeout_secs = 5\nmax_connections = 64\n",
+        )
+        .expect("write");
+        let c =
+            Config::load(Some(&file)).expect("models and connections (as the README shows them)");
+        assert_eq!(c.models.text["my-house-model"].parameters, 3_000_000_000);
+        assert_eq!(c.connections.max_connections, 64);
+        assert_eq!(c.connections.header_read_timeout_secs, 10.0);
         std::fs::write(&file, "no_such_field = 1\n").expect("write");
         assert!(
             Config::load(Some(&file)).is_err(),

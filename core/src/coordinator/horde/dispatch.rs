@@ -1048,12 +1048,19 @@ impl Horde {
             };
             (b.clone(), r.things, r.base_kudos)
         };
-        let factor = self.image_reward_factor(Some(&sub.job.model), &body);
-        let reward = image_reward(base, factor, 1.0);
-        let charge = if censored {
-            0.0
+        // A censored result costs its requester nothing, as upstream; unlike
+        // upstream it pays its worker nothing either: a reward nobody is
+        // charged for would let a member mint kudos by serving their own
+        // requests with `state: censored` (README, differences).
+        let (reward, charge) = if censored {
+            (0.0, 0.0)
         } else {
-            image_charge(reward, &ImageChargeFactors::from_request(&body))
+            let factor = self.image_reward_factor(Some(&sub.job.model), &body);
+            let reward = image_reward(base, factor, 1.0);
+            (
+                reward,
+                image_charge(reward, &ImageChargeFactors::from_request(&body)),
+            )
         };
         Ok(self.finish_submit(
             sub,
@@ -1106,13 +1113,18 @@ impl Horde {
             })
             .unwrap_or_default();
         let tokens = rewarded_tokens(text.chars().count(), max_length);
-        let reward = text_reward(&TextJob {
-            tokens,
-            model_billions: self.settings.models.text_billions(&sub.job.model),
-            context_tokens: f64::from(tokens),
-            validated_backend: is_validated(&bridge),
-            trusted_worker: owner_trusted,
-        });
+        // Censored results are neither paid nor charged (see submit_image).
+        let reward = if censored {
+            0.0
+        } else {
+            text_reward(&TextJob {
+                tokens,
+                model_billions: self.settings.models.text_billions(&sub.job.model),
+                context_tokens: f64::from(tokens),
+                validated_backend: is_validated(&bridge),
+                trusted_worker: owner_trusted,
+            })
+        };
         Ok(self.finish_submit(
             sub,
             Finished {
