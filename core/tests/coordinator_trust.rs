@@ -784,3 +784,65 @@ async fn censored_results_mint_nothing_for_a_member_serving_itself() {
         "{before} → {after}: kudos minted from censored results"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_inline_results_cannot_pile_them_up() {
+    use tokio::io::AsyncWriteExt;
+    let h = TestHorde::start_with(|c| {
+        c.max_body_bytes = 40 * 1024 * 1024;
+        c.connections.max_inline_answers = 2;
+        c.connections.idle_timeout_secs = 2.0;
+    })
+    .await;
+    let alice = h.user("alice", 1000.0, false).await;
+    let worker = h.user("worker", 0.0, true).await;
+    let id = h.image(&alice, json!({"prompt": "big", "r2": false})).await;
+    let pop = h.pop(&worker, "painter", json!({})).await;
+    // 16 MB of result: more than loopback's socket buffers hold.
+    let big: Vec<u8> = (0..16 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    assert_eq!(
+        h.put_bytes(pop["r2_uploads"][0].as_str().unwrap(), big)
+            .await,
+        200
+    );
+    let (s, v) = h
+        .post(
+            "/v2/generate/submit",
+            Some(&worker),
+            json!({"id": pop["id"], "generation": "R2", "seed": 1}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let addr = addr_of(&h);
+    let mut stalled = Vec::new();
+    for _ in 0..6 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(
+            format!("GET /api/v2/generate/status/{id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        stalled.push(c); // never read
+    }
+    let (s, v) = h.get(&format!("/v2/generate/status/{id}"), None).await;
+    assert!(
+        s == 503 && v["rc"] == "TooManyInlineAnswers" || s == 200,
+        "{s} {}",
+        v.to_string().chars().take(200).collect::<String>()
+    );
+    // Once the stalled connections time out, results flow again.
+    let mut served = false;
+    for _ in 0..40 {
+        let (s, v) = h.get(&format!("/v2/generate/status/{id}"), None).await;
+        if s == 200 {
+            assert!(v["generations"][0]["img"].as_str().unwrap().len() > 20_000_000);
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(served, "the inline answers stayed blocked");
+    drop(stalled);
+}

@@ -223,7 +223,11 @@ impl Coordinator {
         let (changes, _) = horde.take_changes();
         store.submit(changes);
         let limits = http::limits::Limiter::new(config.rate_limits.clone());
-        let app = Arc::new(App::new(horde, store, blobs, limits));
+        let mut app = App::new(horde, store, blobs, limits);
+        app.inline_answers = Arc::new(tokio::sync::Semaphore::new(
+            config.connections.max_inline_answers.max(1),
+        ));
+        let app = Arc::new(app);
         Ok(Self {
             app,
             config,

@@ -13,7 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,14 +39,18 @@ pub struct ConnectionLimits {
     pub header_read_timeout_secs: f64,
     /// Seconds a client has to send a request's whole body.
     pub body_timeout_secs: f64,
-    /// Seconds a connection may move no byte either way before it is
-    /// closed (an idle keep-alive; a client not reading its answer).
+    /// Seconds a connection may move no byte either way, with no handler
+    /// at work on it, before it is closed (an idle keep-alive; a client not
+    /// reading its answer).
     pub idle_timeout_secs: f64,
     /// Connections open at once; more are closed as soon as they are
     /// accepted. Keep it below the process's open-files limit (`ulimit -n`).
     pub max_connections: usize,
     /// Seconds open connections get to finish when the server stops.
     pub shutdown_grace_secs: f64,
+    /// `r2: false` image statuses (images inline as base64, up to tens of
+    /// megabytes each) held in memory at once; more wait, then answer 503.
+    pub max_inline_answers: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -57,6 +61,7 @@ impl Default for ConnectionLimits {
             idle_timeout_secs: 30.0,
             max_connections: 1024,
             shutdown_grace_secs: 10.0,
+            max_inline_answers: 16,
         }
     }
 }
@@ -130,6 +135,8 @@ async fn serve_connection(
         activity: activity.clone(),
     };
     let body_timeout = secs(limits.body_timeout_secs);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let handling = in_flight.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let mut req = req.map(|body| {
             Body::new(Deadline {
@@ -138,7 +145,12 @@ async fn serve_connection(
             })
         });
         req.extensions_mut().insert(ConnectInfo(addr));
-        router.clone().oneshot(req)
+        let guard = Handling::new(handling.clone());
+        let router = router.clone();
+        async move {
+            let _guard = guard;
+            router.oneshot(req).await
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -170,12 +182,29 @@ async fn serve_connection(
             }
             () = tokio::time::sleep_until(deadline) => {
                 let now = Duration::from_millis(activity.load(Ordering::Relaxed));
-                if now == last {
+                if now == last && in_flight.load(Ordering::Relaxed) == 0 {
                     tracing::debug!(%addr, "connection idle; closing it");
                     return;
                 }
             }
         }
+    }
+}
+
+/// Counts a request whose handler is running (its answer not yet made):
+/// a connection waiting on its handler is not idle.
+struct Handling(Arc<AtomicUsize>);
+
+impl Handling {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

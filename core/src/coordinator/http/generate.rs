@@ -151,17 +151,61 @@ async fn check(
 }
 
 /// Inlines each image as base64 WebP for requests that asked for `r2: false`.
-async fn inline_results(state: &AppState, mut status: ImageStatus, r2: bool) -> ImageStatus {
-    if !r2 {
-        for g in &mut status.generations {
-            let blob = format!("{}.webp", g.id);
-            g.img = match state.blobs.get(&blob).await {
-                Ok(Some(bytes)) => base64::engine::general_purpose::STANDARD.encode(bytes),
-                _ => "N/A".into(),
-            };
-        }
+async fn inline_results(state: &AppState, mut status: ImageStatus) -> ImageStatus {
+    for g in &mut status.generations {
+        let blob = format!("{}.webp", g.id);
+        g.img = match state.blobs.get(&blob).await {
+            Ok(Some(bytes)) => base64::engine::general_purpose::STANDARD.encode(bytes),
+            _ => "N/A".into(),
+        };
     }
     status
+}
+
+/// Answers an image status. With `r2: false` the images travel inline as
+/// base64 (up to tens of megabytes): at most `max_inline_answers`
+/// such answers are held in memory at once, each until it is sent or its
+/// connection is gone, so clients that never read theirs cannot pile them
+/// up. A status call waits a moment for its turn, then answers 503
+/// (nothing was changed); a cancel, which has changed the request, waits.
+async fn status_answer(
+    state: &AppState,
+    status: ImageStatus,
+    r2: bool,
+    may_refuse: bool,
+) -> Result<Response, ApiError> {
+    if r2 {
+        return Ok(Json(status).into_response());
+    }
+    let permits = state.inline_answers.clone();
+    let permit = if may_refuse {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            permits.acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                crate::api::Rc::Unknown("TooManyInlineAnswers".into()),
+                "Too many r2:false answers are being sent; try again shortly, or request with r2: true.",
+            )
+            .with_status(503)
+        })?
+    } else {
+        permits.acquire_owned().await
+    }
+    .map_err(|_| ApiError::storage_unavailable())?;
+    let status = inline_results(state, status).await;
+    let body = serde_json::to_vec(&status).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialise a status");
+        ApiError::bad_request("The status could not be serialised.")
+    })?;
+    let mut res = Response::new(axum::body::Body::new(super::HeldBody::new(body, permit)));
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
 }
 
 async fn image_status(
@@ -169,7 +213,7 @@ async fn image_status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (status, r2) = state.read(|h| h.image_status(&id)).await??;
-    Ok(Json(inline_results(&state, status, r2).await).into_response())
+    status_answer(&state, status, r2, true).await
 }
 
 async fn image_cancel(
@@ -177,9 +221,7 @@ async fn image_cancel(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     match state.run(|h| h.cancel(&id, WorkerType::Image)).await? {
-        CancelledStatus::Image(status, r2) => {
-            Ok(Json(inline_results(&state, status, r2).await).into_response())
-        }
+        CancelledStatus::Image(status, r2) => status_answer(&state, status, r2, false).await,
         CancelledStatus::Text(status) => Ok(Json(status).into_response()),
     }
 }

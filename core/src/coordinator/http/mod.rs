@@ -45,6 +45,56 @@ pub struct App {
     pub metrics: metrics::Metrics,
     /// Turn-taking, when other processes share the store.
     pub turns: Option<Turns>,
+    /// Permits for `r2: false` answers held in memory
+    /// ([`connections::ConnectionLimits::max_inline_answers`]).
+    pub inline_answers: Arc<tokio::sync::Semaphore>,
+}
+
+/// A response body that holds a permit until it is dropped: sent whole,
+/// or abandoned with its connection.
+pub struct HeldBody {
+    data: Option<bytes::Bytes>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl HeldBody {
+    /// `data`, holding `permit` for as long as it lives.
+    pub fn new(data: Vec<u8>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self {
+            data: (!data.is_empty()).then(|| data.into()),
+            _permit: permit,
+        }
+    }
+}
+
+impl hyper::body::Body for HeldBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        // In slices: hyper asks for the next one only once the last was
+        // written out, so the permit is held while the client reads.
+        const SLICE: usize = 64 * 1024;
+        let Some(data) = self.data.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let slice = data.split_to(data.len().min(SLICE));
+        if data.is_empty() {
+            self.data = None;
+        }
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(slice))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
 }
 
 /// Shared handle to the [`App`].
@@ -71,6 +121,9 @@ impl App {
             blobs,
             limits,
             metrics: metrics::Metrics::default(),
+            inline_answers: Arc::new(tokio::sync::Semaphore::new(
+                connections::ConnectionLimits::default().max_inline_answers,
+            )),
         }
     }
 
