@@ -846,3 +846,37 @@ async fn clients_that_never_read_inline_results_cannot_pile_them_up() {
     assert!(served, "the inline answers stayed blocked");
     drop(stalled);
 }
+
+#[tokio::test]
+async fn a_client_dripping_its_headers_is_cut_off_at_the_header_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let h = TestHorde::start_with(|c| {
+        c.connections.header_read_timeout_secs = 0.5;
+        c.connections.idle_timeout_secs = 60.0;
+    })
+    .await;
+    let mut drip = tokio::net::TcpStream::connect(addr_of(&h)).await.unwrap();
+    drip.write_all(b"GET /api/v2/status/heartbeat HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut closed = false;
+    // One header byte every 50 ms keeps it active, never idle; at most 20 s.
+    for _ in 0..400 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if drip.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let (_, gone) = until_closed(&mut drip, std::time::Duration::from_millis(1)).await;
+        if gone {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a dripping client held its connection past the header deadline"
+    );
+    let (s, _) = h.get("/v2/status/heartbeat", None).await;
+    assert_eq!(s, 200);
+}
