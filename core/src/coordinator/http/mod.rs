@@ -266,7 +266,7 @@ async fn not_found() -> Response {
 /// The route template a request matched (`/api/v2/generate/check/{id}`),
 /// handed from [`guard`] to [`edge`] on the response.
 #[derive(Clone)]
-struct RouteLabel(String);
+struct RouteLabel(axum::extract::MatchedPath);
 
 /// Runs on every matched route, before its handler: rate limits, keyed by
 /// client and route template (never by the raw path, so unique paths make
@@ -278,12 +278,11 @@ async fn guard(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let route = matched.as_str().to_owned();
-    let mut res = match limits::check(&state.limits, &req, &route, addr) {
+    let mut res = match limits::check(&state.limits, &req, matched.as_str(), addr) {
         Err(e) => e.into_response(),
         Ok(()) => next.run(req).await,
     };
-    res.extensions_mut().insert(RouteLabel(route));
+    res.extensions_mut().insert(RouteLabel(matched));
     res
 }
 
@@ -298,14 +297,12 @@ async fn edge(
 ) -> Response {
     let method = req.method().clone();
     let mut res = next.run(req).await;
-    let route = res
-        .extensions()
-        .get::<RouteLabel>()
-        .map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    let route = res.extensions_mut().remove::<RouteLabel>();
     if res.status().as_u16() >= 400 && !is_json(&res) {
         res = as_json_error(res).await;
     }
-    state.metrics.count(method, route, res.status().as_u16());
+    let route = route.as_ref().map_or("unmatched", |r| r.0.as_str());
+    state.metrics.count(&method, route, res.status().as_u16());
     res
 }
 
