@@ -880,3 +880,32 @@ async fn a_client_dripping_its_headers_is_cut_off_at_the_header_deadline() {
     let (s, _) = h.get("/v2/status/heartbeat", None).await;
     assert_eq!(s, 200);
 }
+
+#[test]
+fn the_cli_refuses_non_finite_starting_kudos() {
+    let dir = common::temp_dir("cli-kudos");
+    let store = common::postgres::store_args(&dir);
+    for kudos in ["inf", "NaN", "-inf", "1e308"] {
+        let out = std::process::Command::new(common::process::EXE)
+            .args(&store)
+            .args(["user", "add", "greedy", "--kudos", kudos])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "`horde user add --kudos {kudos}` succeeded"
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+    // Nothing was stored: the next user is the first.
+    let key = common::process::add_user(&store, "modest", 10.0);
+    assert!(!key.is_empty());
+    let out = std::process::Command::new(common::process::EXE)
+        .args(&store)
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(!listed.contains("greedy"), "{listed}");
+    let _ = std::fs::remove_dir_all(dir);
+}
