@@ -181,11 +181,7 @@ impl World {
                 a
             }
             Op::Submit { job, state } => {
-                let Some((id, text, worker)) =
-                    self.jobs.get(*job % self.jobs.len().max(1)).cloned()
-                else {
-                    return None;
-                };
+                let (id, text, worker) = self.jobs.get(*job % self.jobs.len().max(1)).cloned()?;
                 let state = ["ok", "censored", "csam", "faulted"][*state];
                 let (path, body) = if text {
                     (
@@ -201,13 +197,10 @@ impl World {
                 h.post(path, Some(&self.workers[worker]), body).await
             }
             Op::Cancel { request } => {
-                let Some((id, text)) = self
+                let (id, text) = self
                     .requests
                     .get(*request % self.requests.len().max(1))
-                    .cloned()
-                else {
-                    return None;
-                };
+                    .cloned()?;
                 let path = if text { "text/status" } else { "status" };
                 h.delete(&format!("/v2/generate/{path}/{id}"), None).await
             }

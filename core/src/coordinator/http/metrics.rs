@@ -15,8 +15,11 @@ use super::AppState;
 /// up by `&str`, so counting allocates nothing once a series exists).
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<String, HashMap<(&'static str, u16), u64>>>,
+    requests: Mutex<HashMap<String, ByMethodAndStatus>>,
 }
+
+/// One route's counters, by method label and status.
+type ByMethodAndStatus = HashMap<(&'static str, u16), u64>;
 
 impl Metrics {
     /// Counts one answered request under its route template.
