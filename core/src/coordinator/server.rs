@@ -155,27 +155,27 @@ pub const ADMIN_LOCK_FILE: &str = "admin.lock";
 /// run one after another, each seeing what the one before it stored (eight
 /// concurrent `horde user add` once handed out one id eight times).
 pub fn lock_admin(config: &Config) -> Result<std::fs::File, StartError> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(config.data_dir.join(ADMIN_LOCK_FILE))?;
+    let file = lock_file(config, ADMIN_LOCK_FILE)?;
     file.lock_exclusive()?;
     Ok(file)
 }
 
 /// Takes the data directory's server lock, or says who holds it.
 pub fn lock_data_dir(config: &Config) -> Result<std::fs::File, StartError> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(config.data_dir.join(LOCK_FILE))?;
+    let file = lock_file(config, LOCK_FILE)?;
     file.try_lock_exclusive()
         .map_err(|_| StartError::Locked(config.data_dir.clone()))?;
     Ok(file)
+}
+
+/// Opens (creating) a lock file in the data directory.
+fn lock_file(config: &Config, name: &str) -> Result<std::fs::File, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Ok(std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(config.data_dir.join(name))?)
 }
 
 impl Coordinator {
