@@ -707,11 +707,22 @@ async fn users_added_while_the_server_runs_are_distinct_and_visible_at_once() {
         .map(|n| n.split('#').next().unwrap().to_owned())
         .collect();
     assert_eq!(names.len(), 8, "ids were reused: {rows:?}");
-    // A transfer to a member who never made a request arrives.
+    // A transfer to a member who never made a request arrives (ids were
+    // handed out in whatever order the adders ran).
+    let me: Value = http
+        .get(format!("{api}/v2/find_user"))
+        .header("apikey", &keys[0])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = rows.iter().find(|n| **n != me["username"]).unwrap().clone();
     let res = http
         .post(format!("{api}/v2/kudos/transfer"))
         .header("apikey", &keys[0])
-        .json(&json!({"username": rows[7], "amount": 10}))
+        .json(&json!({"username": other, "amount": 10}))
         .send()
         .await
         .unwrap();
