@@ -24,14 +24,40 @@ use serde_json::{Value, json};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Image { user: usize, n: u32, keyed: bool },
-    Text { user: usize },
-    Pop { worker: usize, text: bool },
-    Submit { job: usize, state: usize },
-    Cancel { request: usize },
-    Transfer { from: usize, to: usize, amount: u32 },
-    Admin { user: usize, delta: i32 },
-    Storage { failing: bool },
+    Image {
+        user: usize,
+        n: u32,
+        keyed: bool,
+    },
+    Text {
+        user: usize,
+    },
+    Pop {
+        worker: usize,
+        text: bool,
+    },
+    Submit {
+        job: usize,
+        state: usize,
+    },
+    Cancel {
+        request: usize,
+    },
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: u32,
+    },
+    Admin {
+        user: usize,
+        delta: i32,
+    },
+    Storage {
+        failing: bool,
+    },
+    /// The next commit fails: on PostgreSQL its session is ended while the
+    /// turn is open, its changes made.
+    LoseCommit,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,6 +70,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..3usize, 0..3usize, 1..50u32).prop_map(|(from, to, amount)| Op::Transfer { from, to, amount }),
         1 => (0..3usize, -500..500i32).prop_map(|(user, delta)| Op::Admin { user, delta }),
         2 => any::<bool>().prop_map(|failing| Op::Storage { failing }),
+        1 => Just(Op::LoseCommit),
     ]
 }
 
@@ -122,6 +149,18 @@ impl World {
         let answer = match op {
             Op::Storage { failing } => {
                 self.store.fail(*failing);
+                return None;
+            }
+            Op::LoseCommit => {
+                match common::postgres::database_of(&h.dir) {
+                    Some(url) => {
+                        let schema = common::postgres::schema_of(&url).to_owned();
+                        self.store.before_next_commit(move || {
+                            common::postgres::end_turn_sessions(&schema);
+                        });
+                    }
+                    None => self.store.fail_next(),
+                }
                 return None;
             }
             Op::Image { user, n, keyed } => {
@@ -271,8 +310,11 @@ async fn run(ops: Vec<Op>) {
         requests: Vec::new(),
         jobs: Vec::new(),
     };
+    // The horde as a caller sees it (on PostgreSQL memory is rebuilt after
+    // a failed turn by the next call, before it reads anything).
+    let seen = async |h: &TestHorde| h.app.read(|hd| hd.rows()).await.unwrap();
     for op in &ops {
-        let before = ledger(world.h.app.horde.lock().rows());
+        let before = ledger(seen(&world.h).await);
         let Some((status, body)) = world.apply(op).await else {
             continue;
         };
@@ -283,7 +325,7 @@ async fn run(ops: Vec<Op>) {
             );
         }
         assert!(status < 500 || status == 503, "{op:?}: {status} {body}");
-        let rows = world.h.app.horde.lock().rows();
+        let rows = seen(&world.h).await;
         if status == 503 {
             assert_eq!(
                 ledger(rows.clone()),
@@ -298,7 +340,7 @@ async fn run(ops: Vec<Op>) {
         );
     }
     world.store.fail(false);
-    let end = ledger(world.h.app.horde.lock().rows());
+    let end = ledger(seen(&world.h).await);
     let dir = world.h.stop().await;
     let (h, _) = start(dir).await;
     let reloaded = ledger(h.app.horde.lock().rows());

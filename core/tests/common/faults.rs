@@ -2,8 +2,12 @@
 //! commits can be made to fail, as a full disk or a lost database makes
 //! them fail. Like a real store after a failed commit, it then refuses every
 //! change until the coordinator has rebuilt its memory ([`Store::recover`]).
+//! On a shared store a turn's commit can also be made to meet a real fault
+//! ([`FaultyStore::before_next_commit`]).
 
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use horde_core::coordinator::store::{Change, Pending, Row, Store, StoreError, SweepClaim, Ticket};
@@ -12,8 +16,10 @@ use horde_core::coordinator::store::{Change, Pending, Row, Store, StoreError, Sw
 pub struct FaultyStore {
     inner: Arc<dyn Store>,
     failing: AtomicBool,
+    fail_next: AtomicBool,
     refusing: AtomicBool,
     failures: AtomicU32,
+    before_commit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl FaultyStore {
@@ -22,14 +28,28 @@ impl FaultyStore {
         Arc::new(Self {
             inner,
             failing: AtomicBool::new(false),
+            fail_next: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
             failures: AtomicU32::new(0),
+            before_commit: Mutex::new(None),
         })
     }
 
     /// Makes every commit fail (`true`) or succeed again (`false`).
     pub fn fail(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes the next commit fail, and only that one.
+    pub fn fail_next(&self) {
+        self.fail_next.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs `fault` just before the next turn of a shared store commits
+    /// (the turn's changes made, its callers waiting), so that the commit
+    /// meets it: ending the session, say.
+    pub fn before_next_commit(&self, fault: impl FnOnce() + Send + 'static) {
+        *self.before_commit.lock() = Some(Box::new(fault));
     }
 
     /// Commits that failed so far.
@@ -52,7 +72,7 @@ impl Store for FaultyStore {
             // A shared store fails at its turns (see `begin_turn`).
             return self.inner.submit(changes);
         }
-        if self.failing.load(Ordering::SeqCst) {
+        if self.failing.load(Ordering::SeqCst) || self.fail_next.swap(false, Ordering::SeqCst) {
             self.failures.fetch_add(1, Ordering::SeqCst);
             self.refusing.store(true, Ordering::SeqCst);
             return failed_ticket("disk full (injected)");
@@ -97,6 +117,9 @@ impl Store for FaultyStore {
     }
 
     fn end_turn(&self) -> Pending<()> {
+        if let Some(fault) = self.before_commit.lock().take() {
+            fault();
+        }
         self.inner.end_turn()
     }
 

@@ -104,3 +104,41 @@ pub fn store_args(dir: &Path) -> Vec<String> {
     }
     args
 }
+
+/// The schema a [`fresh_database`] URL selects.
+pub fn schema_of(url: &str) -> &str {
+    url.rsplit_once("search_path%3D")
+        .map(|(_, schema)| schema.split('&').next().unwrap_or(schema))
+        .expect("a URL from fresh_database")
+}
+
+/// Ends, from outside, the PostgreSQL session that holds an open turn of
+/// the coordinator on `schema` (the one holding the row lock on its
+/// `horde_cluster`), as a lost connection or a restarted server would.
+/// Answers how many sessions it ended.
+pub fn end_turn_sessions(schema: &str) -> i64 {
+    let (server, schema) = (server(), schema.to_owned());
+    let end = move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&server)
+                .await
+                .expect("the tests' PostgreSQL accepts connections");
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+                 JOIN pg_class c ON c.oid = l.relation
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relname = 'horde_cluster'
+                   AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()",
+            )
+            .bind(schema)
+            .fetch_one(&mut conn)
+            .await
+            .expect("terminate the turn's session")
+        })
+    };
+    std::thread::spawn(end).join().expect("sessions ended")
+}
