@@ -28,6 +28,7 @@ fn horde() -> Horde {
         public_url: "http://127.0.0.1:7001".into(),
         key_salt: "bench".into(),
         models: Arc::new(ModelReference::defaults()),
+        news: Vec::new(),
     };
     Horde::from_rows(settings, Arc::new(SystemClock), Vec::new()).unwrap()
 }

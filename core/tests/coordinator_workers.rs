@@ -74,8 +74,19 @@ async fn worker_identity_rules() {
     );
     h.pop(&alice, "beta", json!({})).await;
     h.pop(&alice, "gamma", json!({})).await;
+    // As upstream counts: an untrusted owner's fourth worker is taken, the
+    // fifth refused; alchemists are not counted.
+    let (s, v) = h
+        .post(
+            "/v2/interrogate/pop",
+            Some(&alice),
+            json!({"name": "alchemist", "forms": ["caption"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    h.pop(&alice, "delta", json!({})).await;
     assert_error(
-        &h.post("/v2/generate/pop", Some(&alice), json!({"name": "delta"}))
+        &h.post("/v2/generate/pop", Some(&alice), json!({"name": "epsilon"}))
             .await,
         403,
         "TooManyWorkers",

@@ -184,6 +184,7 @@ fn messages() -> impl Strategy<Value = Vec<WorkerMessage>> {
                 message,
                 origin,
                 expiry,
+                ..Default::default()
             }
         }),
         0..2,
@@ -297,7 +298,7 @@ fn error_body() -> impl Strategy<Value = ErrorBody> {
 prop_compose! {
     fn worker_details()(
         a in (known_or_other::<WorkerType>(WorkerType::KNOWN), text(), text(), any::<bool>(), any::<u64>(),
-              any::<u64>(), float(), (float(), any::<i64>()), text(), any::<u32>()),
+              any::<u64>(), float(), (opt(float()), opt(any::<i64>())), text(), any::<u32>()),
         b in (any::<u64>(), any::<bool>(), opt(any::<bool>()), opt(text()), any::<bool>(), opt(text()),
               opt(text()), any::<bool>(), any::<bool>(), opt(any::<u32>())),
         c in (opt((opt(text()), opt(text()))), opt(text()), text(), opt(vec(text(), 0..3)),
@@ -315,19 +316,19 @@ prop_compose! {
             contact: c.1, bridge_agent: c.2, models: c.3, forms: c.4, max_pixels: c.5,
             megapixelsteps_generated: c.6, img2img: c.7, painting: c.8,
             post_processing: d.0, controlnet: d.1, sdxl_controlnet: d.2, lora: d.3,
-            max_length: d.4, max_context_length: d.5, tokens_generated: d.6,
+            max_length: d.4, max_context_length: d.5, tokens_generated: d.6, messages: None,
         }
     }
 }
 
 prop_compose! {
     fn user_details()(
-        a in (text(), any::<u64>(), float(), opt((float(), float(), float(), float(), float(), float(), float(), opt(float()))),
+        a in (text(), any::<u64>(), float(), opt((float(), float(), float(), float(), float(), float(), float(), float())),
               opt(float()), opt(any::<u32>()), opt(any::<u32>()), opt(any::<bool>()), opt(any::<bool>())),
         b in (opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()), opt(any::<bool>()),
               opt(any::<bool>()), opt(any::<bool>()), opt(any::<u32>()), opt(any::<bool>()), opt(text())),
         c in (opt(text()), opt(any::<u64>()), opt(any::<u32>()), opt(worker_ids()), opt(vec(text(), 0..2)),
-              opt((any::<i64>(), opt(text()))), opt((float(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()))),
+              opt((opt(any::<i64>()), opt(text()))), opt((float(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()))),
     ) -> UserDetails {
         UserDetails {
             username: a.0, id: a.1, kudos: a.2,
@@ -344,8 +345,10 @@ prop_compose! {
                 contribution: UserThingRecords { megapixelsteps: r.0, tokens: r.2 },
                 fulfillment: UserAmountRecords { image: r.3, text: r.4, interrogation: r.1 },
                 request: UserAmountRecords::default(),
+                style: UserAmountRecords::default(),
             }),
-            active_generations: None, styles: None,
+            active_generations: None, styles: None, proxy_passkey: None,
+            usage: None, contributions: None,
         }
     }
 }

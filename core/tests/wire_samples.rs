@@ -1,5 +1,6 @@
 //! Every body captured from upstream parses into our types and serialises back
-//! to the same JSON value (key order aside).
+//! to the same JSON value (key order aside); [`upstream`] does the same for
+//! the whole corpus recorded from a real upstream server.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail by panicking
 
@@ -9,6 +10,9 @@ use std::path::{Path, PathBuf};
 use horde_core::api::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+#[path = "wire_samples/upstream.rs"]
+mod upstream;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wire")

@@ -261,13 +261,23 @@ pub struct GenMetadata {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WorkerMessage {
-    /// The message's id.
+    /// The message's id (absent in a worker's details).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// The worker it is for (in a worker's details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    /// The user who owns that worker, as a string (in a worker's details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The text.
     pub message: String,
     /// Who sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// When it was sent (in a worker's details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// When it expires (RFC 822 date).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiry: Option<String>,

@@ -265,8 +265,10 @@ string_enum! {
         InvalidExtraSourceImages => "InvalidExtraSourceImages.",
         /// A priority username that is not `alias#id`.
         InvalidPriorityUsername => "InvalidPriorityUsername",
-        /// The owner already has as many workers as allowed.
+        /// The (untrusted) owner already has as many workers as allowed.
         TooManyWorkers => "TooManyWorkers",
+        /// The trusted owner already has as many workers as allowed.
+        TooManyWorkersTrusted => "TooManyWorkersTrusted",
         /// The account is deleted.
         DeletedUser => "DeletedUser",
         /// Only service accounts may proxy for another account.
@@ -324,6 +326,7 @@ impl Rc {
             | OnlyServiceAccountProxy
             | RequiresTrust
             | TooManyWorkers
+            | TooManyWorkersTrusted
             | SharedKeyForbidden
             | TooManySharedKeys => 403,
             InvalidJobID | RequestNotFound | WorkerNotFound | TeamNotFound | FilterNotFound

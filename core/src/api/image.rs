@@ -14,9 +14,6 @@ use super::common::{
 };
 use super::ids::{JobId, WorkerId};
 
-/// The model a request gets when it names none.
-pub const DEFAULT_IMAGE_MODEL: &str = "stable_diffusion";
-
 string_enum! {
     /// A sampler name as the horde spells it.
     pub enum Sampler / Other {
@@ -394,12 +391,10 @@ impl ImageGenerateRequest {
             None => Cow::Owned(ImageParams::default()),
         }
     }
-    /// Acceptable models (default `["stable_diffusion"]`).
-    pub fn models(&self) -> Cow<'_, [String]> {
-        match &self.options.models {
-            Some(m) => Cow::Borrowed(m.as_slice()),
-            None => Cow::Owned(vec![DEFAULT_IMAGE_MODEL.to_owned()]),
-        }
+    /// Acceptable models; none (not sent, or empty) lets any worker serve
+    /// it with a model of its own, as upstream does.
+    pub fn models(&self) -> &[String] {
+        self.options.models.as_deref().unwrap_or(&[])
     }
     /// NSFW allowed (upstream's effective default: true).
     pub fn nsfw(&self) -> bool {

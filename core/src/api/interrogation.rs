@@ -248,7 +248,12 @@ pub struct InterrogationPopForm {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InterrogationPopResponse {
-    /// Forms to run (empty when there is no work).
+    /// Forms to run (empty when there is no work; upstream then sends
+    /// `null`, and so do we).
+    #[serde(
+        deserialize_with = "super::lenient::null_as_default",
+        serialize_with = "super::lenient::empty_as_null"
+    )]
     pub forms: Vec<InterrogationPopForm>,
     /// Why nothing was found.
     pub skipped: SkippedReasons,

@@ -48,6 +48,7 @@ mod ids;
 mod image;
 mod interrogation;
 mod kudos_transfer;
+mod lenient;
 pub mod paths;
 mod shared_keys;
 mod status;

@@ -56,6 +56,8 @@ pub const STATUS_MODEL: &str = "/v2/status/models/{name}";
 pub const STATUS_PERFORMANCE: &str = "/v2/status/performance";
 /// Maintenance, invite-only and raid modes.
 pub const STATUS_MODES: &str = "/v2/status/modes";
+/// `GET`: the horde's news.
+pub const STATUS_NEWS: &str = "/v2/status/news";
 /// Image totals per period.
 pub const STATS_IMG_TOTALS: &str = "/v2/stats/img/totals";
 /// Images per model.

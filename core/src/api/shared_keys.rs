@@ -36,11 +36,13 @@ pub struct SharedKeyDetails {
     pub id: SharedKeyId,
     /// The owner's `alias#id`.
     pub username: String,
-    /// The key's name.
+    /// The key's name (absent when it has none, as upstream sends it).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Kudos left to use (−1 unlimited).
     pub kudos: i64,
-    /// When the key expires (RFC 822), or `null` for never.
+    /// When the key expires (RFC 822); absent for never.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expiry: Option<String>,
     /// Kudos used through this key so far.
     pub utilized: i64,

@@ -192,3 +192,24 @@ pub struct ModelStatsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_state: Option<ModelState>,
 }
+
+/// One item of `GET /v2/status/news`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NewsItem {
+    /// When it was published (`YYYY-MM-DD`).
+    pub date_published: String,
+    /// The news itself (Markdown).
+    pub newspiece: String,
+    /// `Information`, `Workers`, `Crisis`, …
+    pub importance: String,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// A headline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Links to more.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_info_urls: Vec<String>,
+}

@@ -7,28 +7,37 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{SharedKeyId, UserId, WorkerId};
+use super::lenient::untouched_zero;
 
-/// Where a user's kudos came from and went to.
+/// Where a user's kudos came from and went to. Upstream sends every key,
+/// as the integer `0` while untouched and a float once it moved; so do we.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UserKudosDetails {
     /// Earned by generating, minus spent on requests.
+    #[serde(serialize_with = "untouched_zero")]
     pub accumulated: f64,
     /// Given to other users.
+    #[serde(serialize_with = "untouched_zero")]
     pub gifted: f64,
     /// Given to public-goods accounts such as education.
+    #[serde(serialize_with = "untouched_zero")]
     pub donated: f64,
     /// Granted by admins.
+    #[serde(serialize_with = "untouched_zero")]
     pub admin: f64,
     /// Received from other users.
+    #[serde(serialize_with = "untouched_zero")]
     pub received: f64,
     /// From recurring grants.
+    #[serde(serialize_with = "untouched_zero")]
     pub recurring: f64,
     /// Awarded (for example for ratings).
+    #[serde(serialize_with = "untouched_zero")]
     pub awarded: f64,
     /// Earned from styles.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub styled: Option<f64>,
+    #[serde(serialize_with = "untouched_zero")]
+    pub styled: f64,
 }
 
 /// Megapixelsteps and tokens generated or requested.
@@ -36,6 +45,7 @@ pub struct UserKudosDetails {
 #[serde(default)]
 pub struct UserThingRecords {
     /// Megapixelsteps.
+    #[serde(serialize_with = "untouched_zero")]
     pub megapixelsteps: f64,
     /// Tokens.
     pub tokens: u64,
@@ -65,14 +75,39 @@ pub struct UserRecords {
     pub fulfillment: UserAmountRecords,
     /// Jobs the user requested.
     pub request: UserAmountRecords,
+    /// Uses of the user's styles.
+    pub style: UserAmountRecords,
+}
+
+/// The obsolete `usage` summary upstream still sends in every user body,
+/// its members `null` (the numbers moved to [`UserRecords`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageDetails {
+    /// Megapixelsteps requested.
+    pub megapixelsteps: Option<f64>,
+    /// Requests made.
+    pub requests: Option<u64>,
+}
+
+/// The obsolete `contributions` summary, as [`UsageDetails`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContributionsDetails {
+    /// Megapixelsteps generated.
+    pub megapixelsteps: Option<f64>,
+    /// Jobs fulfilled.
+    pub fulfillments: Option<u64>,
 }
 
 /// A user's monthly kudos grant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MonthlyKudos {
-    /// Kudos granted each month.
-    pub amount: i64,
+    /// Kudos granted each month (absent in upstream's user list, which
+    /// sends `{}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
     /// When it was last granted (RFC 822).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_received: Option<String>,
@@ -162,6 +197,15 @@ pub struct UserDetails {
     /// Styles the user owns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub styles: Option<Vec<serde_json::Value>>,
+    /// (Privileged) the key of the user's proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_passkey: Option<String>,
+    /// Obsolete usage summary (members `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageDetails>,
+    /// Obsolete contributions summary (members `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributions: Option<ContributionsDetails>,
 }
 
 /// `PUT /v2/users/{id}`: what an admin, moderator or the owner changes.

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::common::WorkerMessage;
 use super::ids::{TeamId, WorkerId};
 
 string_enum! {
@@ -26,14 +27,16 @@ pub struct TeamDetailsLite {
     pub id: Option<TeamId>,
 }
 
-/// How a worker earned its kudos.
+/// How a worker earned its kudos. Upstream sends both keys always, each
+/// `null` until the worker first earned that way (`generated` stays `null`
+/// for alchemists, whose rewards upstream books elsewhere).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WorkerKudosDetails {
     /// For generating.
-    pub generated: f64,
+    pub generated: Option<f64>,
     /// For staying online.
-    pub uptime: i64,
+    pub uptime: Option<i64>,
 }
 
 /// Accepts a team object or anything else (upstream has sent the string
@@ -84,8 +87,8 @@ pub struct WorkerDetails {
     /// (Privileged) paused by a moderator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
-    /// The owner's public note.
-    #[serde(default)]
+    /// The owner's public note (absent when there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
     /// Accepts NSFW requests.
     #[serde(default)]
@@ -154,9 +157,13 @@ pub struct WorkerDetails {
     /// (Text) longest context read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_context_length: Option<u32>,
-    /// (Text) tokens generated.
+    /// (Text) tokens generated. Upstream does not send it; kept for
+    /// servers that do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_generated: Option<f64>,
+    /// (Moderators, or public when the owner allows) the worker's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<WorkerMessage>>,
 }
 
 /// `PUT /v2/workers/{id}`.

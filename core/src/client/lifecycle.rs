@@ -316,7 +316,11 @@ impl Lifecycle {
                 }
                 let id = self.id().unwrap_or_default().to_owned();
                 self.last = Some(check.clone());
-                if check.faulted {
+                // Upstream stops requeueing an image request whose jobs
+                // faulted as often as it asked for images: it is then "done"
+                // with nothing generated, which is a failure here too.
+                let faulted_out = check.done && check.finished == 0 && check.restarted > 0;
+                if check.faulted || faulted_out {
                     notes.extend(self.finish(Note::Failed(client_error(
                         "RequestFaulted",
                         "The request failed on the horde after repeated worker faults.",

@@ -49,6 +49,10 @@ pub struct Config {
     /// The model reference: text model sizes and image baselines (the
     /// shipped defaults, extended or replaced here).
     pub models: super::reference::ModelsConfig,
+    /// News for the members, newest first, as `GET /v2/status/news` serves
+    /// it (`[[news]]` tables: `date_published`, `newspiece`, `importance`,
+    /// optional `title`, `tags`, `more_info_urls`).
+    pub news: Vec<crate::api::NewsItem>,
 }
 
 /// Fixed-window rate limits, per client IP and per API key, with upstream's
@@ -113,6 +117,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             connections: super::http::connections::ConnectionLimits::default(),
             models: super::reference::ModelsConfig::default(),
+            news: Vec::new(),
         }
     }
 }

@@ -459,6 +459,16 @@ impl Request {
         self.faulted || (self.n == 0 && self.processing() == 0)
     }
 
+    /// The `done` a status reports, as upstream computes it: every job
+    /// ended (done or faulted) and none waiting. A text request cancelled
+    /// while waiting so stays "not done" until it expires, as upstream's
+    /// does; its hold and queue place end at the cancel ([`Self::is_done`]).
+    pub fn reported_done(&self) -> bool {
+        let ended = i64::from(self.finished()) + i64::from(self.restarted());
+        self.faulted
+            || (self.n == 0 && ended - i64::from(self.processing()) >= i64::from(self.jobs_total))
+    }
+
     /// Whether the request still hands out jobs.
     pub fn is_waiting(&self) -> bool {
         self.n > 0 && !self.faulted

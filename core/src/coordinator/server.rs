@@ -121,6 +121,7 @@ fn state_on(
         public_url,
         key_salt: salt,
         models: Arc::new(ModelReference::from_config(&config.models)?),
+        news: config.news.clone(),
     };
     let horde = Horde::from_rows(settings, clock, store.load()?)?;
     for bad in horde.quarantined() {

@@ -272,6 +272,86 @@ def errors_parse():
     print("errors ok")
 
 
+def judge_every_answer():
+    """Every answer the server gives, after the traffic above (workers that
+    worked, users with history, a shared key, finished requests), must
+    validate with the SDK's own response model."""
+    from horde_sdk.ai_horde_api import apimodels as m
+
+    failures = []
+
+    def judge(model, path, key=None, method="get", body=None):
+        headers = {"apikey": key} if key else {}
+        res = requests.request(method, f"{API}{path}", headers=headers, json=body)
+        if res.status_code >= 400:
+            failures.append(f"{method.upper()} {path}: HTTP {res.status_code} {res.text[:200]}")
+            return None
+        try:
+            model.model_validate(res.json())
+        except Exception as e:  # pydantic's ValidationError, or a bad body
+            failures.append(f"{method.upper()} {path} as {model.__name__}: {e}")
+        return res.json()
+
+    judge(m.AIHordeHeartbeatResponse, "/v2/status/heartbeat")
+    judge(m.HordePerformanceResponse, "/v2/status/performance")
+    judge(m.NewsResponse, "/v2/status/news")
+    for kind in ("image", "text"):
+        models = judge(m.HordeStatusModelsAllResponse, f"/v2/status/models?type={kind}") or []
+        for model in models[:3]:
+            if "/" not in model["name"]:
+                judge(m.HordeStatusModelsSingleResponse, f"/v2/status/models/{model['name']}")
+    judge(m.ImageStatsModelsResponse, "/v2/stats/img/models")
+    judge(m.ImageStatsModelsTotalResponse, "/v2/stats/img/totals")
+    judge(m.TextStatsModelResponse, "/v2/stats/text/models")
+    judge(m.TextStatsModelsTotalResponse, "/v2/stats/text/totals")
+    for key in (None, WORKER):
+        workers = judge(m.AllWorkersDetailsResponse, "/v2/workers", key) or []
+        assert workers, "no worker online after the round trips"
+        for w in workers:
+            judge(m.SingleWorkerDetailsResponse, f"/v2/workers/{w['id']}", key)
+            judge(m.SingleWorkerDetailsResponse, f"/v2/workers/name/{w['name']}", key)
+    users = judge(m.ListUsersDetailsResponse, "/v2/users") or []
+    for u in users:
+        judge(m.UserDetailsResponse, f"/v2/users/{u['id']}")
+        judge(m.UserDetailsResponse, f"/v2/users/{u['id']}", REQUESTER)
+    for key in (REQUESTER, WORKER):
+        judge(m.UserDetailsResponse, "/v2/find_user", key)
+    judge(
+        m.ImageGenerateAsyncDryRunResponse,
+        "/v2/generate/async",
+        REQUESTER,
+        "post",
+        {"prompt": "an estimate", "dry_run": True},
+    )
+    judge(
+        m.TextGenerateAsyncDryRunResponse,
+        "/v2/generate/text/async",
+        REQUESTER,
+        "post",
+        {"prompt": "an estimate", "dry_run": True},
+    )
+    image = requests.post(
+        f"{API}/v2/generate/async", headers={"apikey": REQUESTER}, json={"prompt": "judged", "models": ["stable_diffusion"]}
+    ).json()
+    judge(m.ImageGenerateCheckResponse, f"/v2/generate/check/{image['id']}")
+    judge(m.ImageGenerateStatusResponse, f"/v2/generate/status/{image['id']}")
+    text = requests.post(
+        f"{API}/v2/generate/text/async", headers={"apikey": REQUESTER}, json={"prompt": "judged"}
+    ).json()
+    judge(m.TextGenerateStatusResponse, f"/v2/generate/text/status/{text['id']}")
+    alchemy = requests.post(
+        f"{API}/v2/interrogate/async",
+        headers={"apikey": REQUESTER},
+        json={"forms": [{"name": "caption"}], "source_image": base64.b64encode(webp("red")).decode()},
+    ).json()
+    judge(m.AlchemyStatusResponse, f"/v2/interrogate/status/{alchemy['id']}")
+    judge(m.ImageGenerateStatusResponse, f"/v2/generate/status/{image['id']}", method="delete")
+    judge(m.TextGenerateStatusResponse, f"/v2/generate/text/status/{text['id']}", method="delete")
+    judge(m.AlchemyStatusResponse, f"/v2/interrogate/status/{alchemy['id']}", method="delete")
+    assert not failures, "the SDK refused these answers:\n" + "\n".join(failures)
+    print("every answer validates")
+
+
 if __name__ == "__main__":
     import sys
     only = sys.argv[1:]
@@ -286,4 +366,5 @@ if __name__ == "__main__":
     kudos_transfer()
     shared_key()
     errors_parse()
+    judge_every_answer()
     print("horde-sdk: all scenarios passed")

@@ -160,12 +160,19 @@ impl Horde {
             pseudonymous: Some(false),
             account_age: Some((self.now() - u.created).max(0.0) as u64),
             worker_count: Some(workers.len() as u32),
+            flagged: Some(u.roles.flagged),
             records: Some(UserRecords {
                 usage: u.usage.clone(),
                 contribution: u.contribution.clone(),
                 fulfillment: u.fulfillment.clone(),
                 request: u.requested.clone(),
+                style: Default::default(),
             }),
+            // This horde has no styles yet; upstream always sends the list.
+            styles: Some(Vec::new()),
+            // Obsolete summaries upstream still sends, members `null`.
+            usage: Some(Default::default()),
+            contributions: Some(Default::default()),
             ..Default::default()
         };
         if u.public_workers || privilege >= 1 {
@@ -182,14 +189,13 @@ impl Horde {
             view.contact = u.contact.clone();
             view.vpn = Some(u.roles.vpn);
             view.special = Some(u.roles.special);
-            view.flagged = Some(u.roles.flagged);
         }
         if privilege >= 2 {
             view.evaluating_kudos = Some(kudos::round2(u.evaluating_kudos));
             view.suspicious = Some(u.suspicion);
             view.admin_comment = u.admin_comment.clone();
             view.monthly_kudos = Some(crate::api::MonthlyKudos {
-                amount: u.monthly_kudos,
+                amount: Some(u.monthly_kudos),
                 last_received: None,
             });
         }
@@ -203,12 +209,11 @@ impl Horde {
             Caller::User(id) => self.user_view(*id, 1),
             Caller::Shared { user, key } => {
                 let mut view = self.user_view(*user, 0)?;
-                let name = self
-                    .shared_keys
-                    .get(key)
-                    .and_then(|k| k.name.clone())
-                    .unwrap_or_default();
-                view.username = format!("{} (Shared Key: {name})", view.username);
+                let suffix = match self.shared_keys.get(key).and_then(|k| k.name.as_deref()) {
+                    Some(name) => format!(" (Shared Key: {name})"),
+                    None => " (Shared Key)".to_owned(),
+                };
+                view.username.push_str(&suffix);
                 Ok(view)
             }
         }
@@ -534,7 +539,8 @@ impl Horde {
         idempotency_key: Option<&str>,
     ) -> Result<f64, ApiError> {
         let now = self.now();
-        let amount = req.amount();
+        // Upstream reads the amount as an int: 1.5 sends 1, 0.9 sends 0.
+        let amount = req.amount().trunc();
         let source = self.user(caller.user_id())?;
         if let Some(key) = idempotency_key
             && let Some((_, prev_amount, prev_target, _)) = source
@@ -556,7 +562,7 @@ impl Horde {
                 "Cannot send negative kudos.",
             ));
         }
-        if amount == 0.0 || amount.fract() != 0.0 || !amount.is_finite() || amount > 1e12 {
+        if amount == 0.0 || !amount.is_finite() || amount > 1e12 {
             return Err(ApiError::new(
                 Rc::InvalidKudosTransferAmount,
                 "The amount must be a positive integer.",

@@ -213,16 +213,27 @@ impl Horde {
         Ok(InterrogationStatus { state, forms })
     }
 
-    /// `DELETE /v2/interrogate/status/{id}`: waiting forms are cancelled;
-    /// forms in flight finish. Answers with the status before the cancel.
+    /// `DELETE /v2/interrogate/status/{id}`: every form not done is
+    /// cancelled; as upstream, a form in flight is settled now (its
+    /// alchemist paid, the requester charged) and its later submit refused.
+    /// Answers with the status before the cancel.
     pub fn cancel_interrogation(&mut self, id: &str) -> Result<InterrogationStatus, ApiError> {
         let before = self.interrogation_status(id)?;
+        let mut in_flight = Vec::new();
         if let Some(i) = self.interrogations.get_mut(id) {
             for f in &mut i.forms {
-                if f.state == InterrogationState::Waiting {
-                    f.state = InterrogationState::Cancelled;
+                match f.state {
+                    InterrogationState::Waiting => f.state = InterrogationState::Cancelled,
+                    InterrogationState::Processing => {
+                        f.state = InterrogationState::Cancelled;
+                        in_flight.push(f.id.clone());
+                    }
+                    _ => {}
                 }
             }
+        }
+        for fid in in_flight {
+            self.settle_form(id, &fid);
         }
         self.reindex_interrogation(id);
         self.mark(Table::Interrogations, id.to_owned());
@@ -361,18 +372,10 @@ impl Horde {
             )
         };
         let iid = self.form_index.get(fid).cloned().ok_or_else(not_found)?;
-        let (worker_id, state, name, width, height, slow, user_id) = {
+        let (worker_id, state) = {
             let i = self.interrogations.get(&iid).ok_or_else(not_found)?;
             let f = i.forms.iter().find(|f| f.id == fid).ok_or_else(not_found)?;
-            (
-                f.worker_id.clone(),
-                f.state.clone(),
-                f.name.clone(),
-                i.width,
-                i.height,
-                i.slow_workers,
-                i.user_id,
-            )
+            (f.worker_id.clone(), f.state.clone())
         };
         let worker_id = worker_id.ok_or_else(not_found)?;
         let owner = self.workers.get(&worker_id).map(|w| w.owner);
@@ -382,20 +385,17 @@ impl Horde {
                 "Wrong credentials to submit as this worker.",
             ));
         }
-        match state {
-            InterrogationState::Done => {
-                return Err(ApiError::new(
-                    Rc::DuplicateGen,
-                    format!("Form {fid} already submitted."),
-                ));
+        if state != InterrogationState::Processing {
+            // As upstream: whatever ended the form (done, faulted,
+            // cancelled), a submit is a duplicate; a worker in maintenance
+            // is answered a reward of 0 instead.
+            if self.workers.get(&worker_id).is_some_and(|w| w.maintenance) {
+                return Ok(0.0);
             }
-            InterrogationState::Processing => {}
-            _ => {
-                return Err(ApiError::new(
-                    Rc::AbortedGen,
-                    format!("Form {fid} is no longer in progress."),
-                ));
-            }
+            return Err(ApiError::new(
+                Rc::DuplicateGen,
+                format!("Processing Generation with ID {fid} already submitted."),
+            ));
         }
         let now = self.now();
         let submitted = req.state.clone().unwrap_or(GenerationState::Ok);
@@ -410,21 +410,50 @@ impl Horde {
             self.mark(Table::Interrogations, iid);
             return Ok(0.0);
         }
+        if let Some(f) = self
+            .interrogations
+            .get_mut(&iid)
+            .and_then(|i| i.forms.iter_mut().find(|f| f.id == fid))
+        {
+            f.state = InterrogationState::Done;
+            f.result = Some(match &req.result {
+                serde_json::Value::Object(map) => map.clone(),
+                other => [(f.name.as_str().to_owned(), other.clone())]
+                    .into_iter()
+                    .collect(),
+            });
+        }
+        let ttl_extend = self.settings.request_ttl;
+        if let Some(i) = self.interrogations.get_mut(&iid) {
+            i.expiry = i.expiry.max(now + ttl_extend);
+        }
+        Ok(self.settle_form(&iid, fid))
+    }
+
+    /// Pays for a form its alchemist worked on: the worker and its owner
+    /// are credited its price, the requester charged. Answers the price.
+    fn settle_form(&mut self, iid: &str, fid: &str) -> f64 {
+        let Some((name, width, height, slow, user_id, worker_id)) =
+            self.interrogations.get(iid).and_then(|i| {
+                let f = i.forms.iter().find(|f| f.id == fid)?;
+                Some((
+                    f.name.clone(),
+                    i.width,
+                    i.height,
+                    i.slow_workers,
+                    i.user_id,
+                    f.worker_id.clone()?,
+                ))
+            })
+        else {
+            return 0.0;
+        };
         let price = form_price(&name, width, height);
         let charge = form_charge(price, slow);
         let charged = self.charge(user_id, None, charge);
-        let ttl_extend = self.settings.request_ttl;
-        if let Some(i) = self.interrogations.get_mut(&iid) {
+        if let Some(i) = self.interrogations.get_mut(iid) {
             i.consumed_kudos += charged;
-            i.expiry = i.expiry.max(now + ttl_extend);
             if let Some(f) = i.forms.iter_mut().find(|f| f.id == fid) {
-                f.state = InterrogationState::Done;
-                f.result = Some(match &req.result {
-                    serde_json::Value::Object(map) => map.clone(),
-                    other => [(f.name.as_str().to_owned(), other.clone())]
-                        .into_iter()
-                        .collect(),
-                });
                 f.reward = price;
             }
         }
@@ -440,8 +469,8 @@ impl Horde {
                 self.mark(Table::Users, owner.to_string());
             }
         }
-        self.mark(Table::Interrogations, iid);
-        Ok(price)
+        self.mark(Table::Interrogations, iid.to_owned());
+        price
     }
 
     /// Returns forms whose alchemist went silent to the queue (the last

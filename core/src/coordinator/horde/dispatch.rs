@@ -30,10 +30,13 @@ const FAST_WORKER_TOKENS: f64 = 3.0;
 const LIMITED_MAX_STEPS: f64 = 40.0;
 /// Ttl floor of an image job, seconds.
 const MIN_IMAGE_TTL: f64 = 150.0;
-/// Most untrusted workers per owner.
+/// An untrusted owner with more image and text workers than this gets no
+/// new one (so, as upstream counts, four are allowed and the fifth refused).
 const MAX_WORKERS_UNTRUSTED: usize = 3;
-/// Most trusted workers per owner (unless invited for more).
+/// The same for a trusted owner, unless invited for more.
 const MAX_WORKERS_TRUSTED: usize = 20;
+/// A model upstream keeps out of requests that name no model.
+const SDXL_BETA: &str = "SDXL_beta::stability.ai#6901";
 /// Bridges whose text backends upstream counts as validated.
 const VALIDATED_TEXT_BRIDGES: &[&str] = &[
     "AI Horde Worker",
@@ -278,10 +281,16 @@ impl Horde {
     /// The model a worker would use for a request, if it serves one of them.
     fn model_for(&self, w: &Worker, r: &Request) -> Option<String> {
         let wanted: Vec<String> = match &r.body {
-            RequestBody::Image(b) => b.models().into_owned(),
+            RequestBody::Image(b) => b.models().to_vec(),
             RequestBody::Text(b) => b.models().to_vec(),
         };
         if wanted.is_empty() {
+            // Any worker's model serves a request that names none, except
+            // (as upstream) an image worker offering special models.
+            let special = |m: &String| m.contains("horde_special") || m == SDXL_BETA;
+            if r.kind() == WorkerType::Image && w.models.iter().any(special) {
+                return None;
+            }
             return w.models.first().cloned();
         }
         wanted
@@ -383,16 +392,24 @@ impl Horde {
                 id.clone()
             }
             None => {
-                let owned = self.workers.values().filter(|w| w.owner == owner).count();
-                let limit = if owner_trusted {
-                    MAX_WORKERS_TRUSTED.max(invited)
-                } else {
-                    MAX_WORKERS_UNTRUSTED.max(invited)
-                };
-                if owned >= limit {
+                // Counted as upstream counts them: before the new one,
+                // alchemists left out, an invitation raising only the
+                // trusted limit.
+                let owned = self
+                    .workers
+                    .values()
+                    .filter(|w| w.owner == owner && w.kind != WorkerType::Interrogation)
+                    .count();
+                if !owner_trusted && owned > MAX_WORKERS_UNTRUSTED {
                     return Err(ApiError::new(
                         Rc::TooManyWorkers,
-                        format!("You cannot have more than {limit} workers."),
+                        "To avoid abuse, untrusted users can only have up to 3 distinct workers.",
+                    ));
+                }
+                if owned > MAX_WORKERS_TRUSTED && owned > invited {
+                    return Err(ApiError::new(
+                        Rc::TooManyWorkersTrusted,
+                        "To avoid abuse, you cannot onboard more than 20 workers as a trusted user.",
                     ));
                 }
                 let id = Horde::new_id();
@@ -745,6 +762,7 @@ impl Horde {
             let mut payload = TextPopPayload::default();
             payload.params.max_context_length = Some(crate::api::DEFAULT_MAX_CONTEXT_LENGTH);
             payload.params.max_length = Some(crate::api::DEFAULT_MAX_LENGTH);
+            with_sampler_defaults(&mut payload.params);
             return Ok(TextPopResponse {
                 payload,
                 skipped,
@@ -768,6 +786,7 @@ impl Horde {
         params.n = Some(1);
         params.max_length = Some(params.max_length());
         params.max_context_length = Some(params.max_context_length());
+        with_sampler_defaults(&mut params);
         let first = &jobs[0];
         Ok(TextPopResponse {
             payload: TextPopPayload {
@@ -855,7 +874,7 @@ impl Horde {
 
     /// Marks a job faulted and requeues its slot (the request fails for good
     /// after too many faults).
-    pub(super) fn fault_job(&mut self, request_id: &str, job_id: &str) {
+    pub(super) fn fault_job(&mut self, request_id: &str, job_id: &str, cause: FaultCause) {
         let Some(r) = self.requests.get_mut(request_id) else {
             return;
         };
@@ -867,7 +886,23 @@ impl Horde {
         }
         job.state = JobState::Faulted;
         let worker_id = job.worker_id.clone();
-        if r.finished() < r.jobs_total && r.n + r.processing() + r.finished() < r.jobs_total {
+        // Upstream requeues a job that timed out, and a text job its worker
+        // faulted, always; an image job its worker faulted only while the
+        // jobs that ended (done or faulted, this one aside) are fewer than
+        // the request's, so an n=1 image request faulted twice is done.
+        let ended_before = r
+            .jobs
+            .iter()
+            .filter(|j| j.id != job_id && matches!(j.state, JobState::Done | JobState::Faulted))
+            .count() as u32;
+        let requeue = match cause {
+            FaultCause::Submitted if r.kind() == WorkerType::Image => ended_before < r.jobs_total,
+            _ => true,
+        };
+        if requeue
+            && r.finished() < r.jobs_total
+            && r.n + r.processing() + r.finished() < r.jobs_total
+        {
             r.n += 1;
         }
         if r.restarted() > MAX_RESTARTS {
@@ -950,7 +985,7 @@ impl Horde {
             JobState::Processing => {}
         }
         if state == GenerationState::Faulted {
-            self.fault_job(&request_id, &job.id);
+            self.fault_job(&request_id, &job.id, FaultCause::Submitted);
             return Ok(Begun::Settled(0.0));
         }
         if !state.is_known() {
@@ -1180,4 +1215,22 @@ fn aborted(job_id: &str) -> ApiError {
             "Processing Generation with ID {job_id} took too long to process and has been aborted."
         ),
     )
+}
+
+/// Fills the samplers upstream's text pop always carries (its model's
+/// defaults: they leave the sampler off) where the request left them out.
+fn with_sampler_defaults(params: &mut crate::api::TextParams) {
+    params.min_p.get_or_insert(0.0);
+    params.smoothing_factor.get_or_insert(0.0);
+    params.dynatemp_range.get_or_insert(0.0);
+    params.dynatemp_exponent.get_or_insert(1.0);
+}
+
+/// Why a job in flight ended without a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FaultCause {
+    /// Its worker submitted it as faulted.
+    Submitted,
+    /// Its worker went silent past the job's ttl.
+    TimedOut,
 }

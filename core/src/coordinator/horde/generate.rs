@@ -55,10 +55,12 @@ impl Horde {
         req: &ImageGenerateRequest,
     ) -> f64 {
         let params = req.params();
-        let baseline = self
-            .settings
-            .models
-            .image_baseline(model.unwrap_or(crate::api::DEFAULT_IMAGE_MODEL));
+        // A request naming no model may get any worker's: estimated as
+        // upstream estimates it, at the SDXL baseline.
+        let baseline = match model {
+            Some(m) => self.settings.models.image_baseline(m),
+            None => crate::kudos::Baseline::StableDiffusionXl,
+        };
         baseline.reward_factor(
             params.settings.hires_fix.unwrap_or(false),
             params.settings.workflow.as_deref() == Some("qr_code"),
@@ -545,12 +547,15 @@ impl Horde {
         let Some(r) = self.requests.get(id) else {
             return false;
         };
+        // As upstream: finished requests included (a worker that could
+        // serve it is online), faulted ones never.
         let verdict = r.processing() > 0
-            || self
-                .workers
-                .values()
-                .filter(|w| w.kind == r.kind() && w.is_online(now))
-                .any(|w| self.skip_reason(w, r).is_none());
+            || (!r.faulted
+                && self
+                    .workers
+                    .values()
+                    .filter(|w| w.kind == r.kind() && w.is_online(now))
+                    .any(|w| self.skip_reason(w, r).is_none()));
         self.possible.insert(id.to_owned(), (verdict, now));
         verdict
     }
@@ -581,7 +586,7 @@ impl Horde {
         let (finished, processing, restarted) = (r.finished(), r.processing(), r.restarted());
         let kind = r.kind();
         let waiting = r.n.min(r.jobs_total.saturating_sub(processing + finished));
-        let done = r.is_done();
+        let done = r.reported_done();
         let faulted = r.faulted;
         let kudos = r.consumed_kudos.round();
         let in_flight: f64 = r
@@ -613,7 +618,7 @@ impl Horde {
         } else {
             (ahead / speed + in_flight).round() as i64
         };
-        let is_possible = !done && self.is_possible(id);
+        let is_possible = self.is_possible(id);
         RequestStatusCheck {
             finished,
             processing,
@@ -687,7 +692,7 @@ impl Horde {
             .map(|j| TextGeneration {
                 text: j.result.clone().unwrap_or_default(),
                 seed: j.seed,
-                id: Some(JobId(j.id.clone())),
+                id: None, // upstream sends no id for text generations
                 gen_metadata: j.gen_metadata.clone(),
                 worker_id: WorkerId(j.worker_id.clone()),
                 worker_name: j.worker_name.clone(),

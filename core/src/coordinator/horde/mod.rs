@@ -71,6 +71,8 @@ pub struct Settings {
     pub key_salt: String,
     /// The model reference prices are computed from.
     pub models: Arc<ModelReference>,
+    /// The operator's news.
+    pub news: Vec<crate::api::NewsItem>,
 }
 
 /// Who is calling, once their key is checked.

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::Horde;
 use crate::api::{
-    ActiveModel, HordePerformance, ImagePeriodTotals, ImageStatsTotals, ModelStats, ModelType,
-    ModelsQuery, StatsTotals, TextPeriodTotals, TextStatsTotals, WorkerType,
+    ActiveModel, HordePerformance, ImagePeriodTotals, ImageStatsTotals, ModelState, ModelStats,
+    ModelType, ModelsQuery, StatsTotals, TextPeriodTotals, TextStatsTotals, WorkerType,
 };
 
 /// One finished job, as statistics remember it.
@@ -272,7 +272,7 @@ impl Horde {
             .filter(|r| r.kind() == wtype && r.is_waiting())
         {
             let names: Vec<String> = match &r.body {
-                crate::coordinator::model::RequestBody::Image(b) => b.models().into_owned(),
+                crate::coordinator::model::RequestBody::Image(b) => b.models().to_vec(),
                 crate::coordinator::model::RequestBody::Text(b) => b.models().to_vec(),
             };
             for m in names {
@@ -303,6 +303,17 @@ impl Horde {
             })
             .filter(|m| q.min_count.is_none_or(|min| m.count >= min))
             .filter(|m| q.max_count.is_none_or(|max| m.count <= max))
+            .filter(|m| {
+                let known = || match kind {
+                    ModelType::Text => self.settings.models.knows_text(&m.name),
+                    _ => self.settings.models.knows_image(&m.name),
+                };
+                match &q.model_state {
+                    Some(ModelState::Known) => known(),
+                    Some(ModelState::Custom) => !known(),
+                    _ => true,
+                }
+            })
             .collect()
     }
 }

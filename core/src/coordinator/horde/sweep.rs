@@ -39,7 +39,7 @@ impl Horde {
             .collect();
         report.timed_out_jobs = stale.len();
         for (rid, jid) in stale {
-            self.fault_job(&rid, &jid);
+            self.fault_job(&rid, &jid, super::dispatch::FaultCause::TimedOut);
         }
         self.sweep_forms(now);
 

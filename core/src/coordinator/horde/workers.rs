@@ -3,8 +3,8 @@
 
 use super::{Caller, Horde};
 use crate::api::{
-    DeletedWorker, ModifyWorkerRequest, ModifyWorkerResponse, Rc, WorkerDetails, WorkerId,
-    WorkerKudosDetails, WorkerType, WorkersQuery,
+    DeletedWorker, ModifyWorkerRequest, ModifyWorkerResponse, Rc, TeamDetailsLite, TeamId,
+    WorkerDetails, WorkerId, WorkerKudosDetails, WorkerType, WorkersQuery,
 };
 use crate::coordinator::error::ApiError;
 use crate::coordinator::model::{JobState, Worker};
@@ -20,7 +20,16 @@ fn performance(w: &Worker) -> String {
 }
 
 impl Horde {
-    fn worker_view(&self, w: &Worker, privileged: bool) -> WorkerDetails {
+    /// A worker as `caller` sees it: its owner and moderators see the
+    /// privileged fields, moderators also its messages (as upstream shows
+    /// them to moderators).
+    fn worker_view(&self, w: &Worker, caller: Option<&Caller>) -> WorkerDetails {
+        let moderator = caller.is_some_and(|c| {
+            self.users
+                .get(&c.user_id())
+                .is_some_and(|u| u.is_moderator())
+        });
+        let privileged = moderator || caller.is_some_and(|c| c.user_id() == w.owner);
         let now = self.now();
         let owner = self.users.get(&w.owner);
         let image = w.kind == WorkerType::Image;
@@ -33,24 +42,33 @@ impl Horde {
             requests_fulfilled: w.fulfilled,
             uncompleted_jobs: w.uncompleted,
             kudos_rewards: crate::kudos::round2(w.kudos_generated + w.kudos_uptime),
+            // `null` until earned, as upstream sends them (alchemists'
+            // rewards are booked elsewhere upstream: always `null`).
             kudos_details: WorkerKudosDetails {
-                generated: crate::kudos::round2(w.kudos_generated),
-                uptime: w.kudos_uptime.round() as i64,
+                generated: (w.kind != WorkerType::Interrogation && w.kudos_generated > 0.0)
+                    .then(|| crate::kudos::round2(w.kudos_generated)),
+                uptime: (w.kudos_uptime > 0.0).then(|| w.kudos_uptime.round() as i64),
             },
             performance: performance(w),
             threads: w.threads,
             uptime: w.uptime as u64,
             maintenance_mode: w.maintenance,
             paused: privileged.then_some(w.paused),
-            info: w.info.clone(),
-            nsfw: w.nsfw,
+            info: w.info.clone().filter(|i| !i.is_empty()),
+            // Alchemists do no NSFW filtering; upstream shows its default.
+            nsfw: w.nsfw && w.kind != WorkerType::Interrogation,
             owner: (privileged || owner.is_some_and(|u| u.public_workers))
                 .then(|| owner.map(|u| u.username()).unwrap_or_default()),
             ipaddr: if privileged { w.ipaddr.clone() } else { None },
             trusted: owner.is_some_and(|u| u.is_trusted()),
             flagged: owner.is_some_and(|u| u.roles.flagged),
             suspicious: privileged.then_some(0),
-            team: None,
+            // Upstream always sends the object, its members `null` when the
+            // worker has no team.
+            team: Some(TeamDetailsLite {
+                name: None,
+                id: w.team.clone().map(TeamId),
+            }),
             contact: if privileged {
                 owner.and_then(|u| u.contact.clone())
             } else {
@@ -61,7 +79,8 @@ impl Horde {
             forms: (w.kind == WorkerType::Interrogation)
                 .then(|| w.caps.forms.iter().map(|f| f.as_str().to_owned()).collect()),
             max_pixels: image.then_some(w.caps.max_pixels),
-            megapixelsteps_generated: image.then_some(crate::kudos::round2(w.megapixelsteps)),
+            // A whole number, as upstream stores it (the SDK reads an int).
+            megapixelsteps_generated: image.then_some(w.megapixelsteps.round()),
             img2img: image.then_some(w.caps.img2img),
             painting: image.then_some(w.caps.painting),
             post_processing: image.then_some(w.caps.post_processing),
@@ -70,18 +89,10 @@ impl Horde {
             lora: image.then_some(w.caps.lora),
             max_length: text.then_some(w.caps.max_length),
             max_context_length: text.then_some(w.caps.max_context_length),
-            tokens_generated: text.then_some(w.tokens),
+            // Upstream does not send it (and the SDK reads an int).
+            tokens_generated: None,
+            messages: moderator.then(Vec::new),
         }
-    }
-
-    fn is_privileged_for(&self, caller: Option<&Caller>, w: &Worker) -> bool {
-        caller.is_some_and(|c| {
-            c.user_id() == w.owner
-                || self
-                    .users
-                    .get(&c.user_id())
-                    .is_some_and(|u| u.is_moderator())
-        })
     }
 
     /// `GET /v2/workers`.
@@ -97,7 +108,7 @@ impl Horde {
                     .as_ref()
                     .is_none_or(|n| w.name.eq_ignore_ascii_case(n))
             })
-            .map(|w| self.worker_view(w, self.is_privileged_for(caller, w)))
+            .map(|w| self.worker_view(w, caller))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
@@ -119,7 +130,7 @@ impl Horde {
         caller: Option<&Caller>,
     ) -> Result<WorkerDetails, ApiError> {
         let w = self.worker(id)?;
-        Ok(self.worker_view(w, self.is_privileged_for(caller, w)))
+        Ok(self.worker_view(w, caller))
     }
 
     /// `GET /v2/workers/name/{name}`.

@@ -36,7 +36,20 @@ async fn find_user(
     State(state): State<AppState>,
     ApiKey(key): ApiKey,
 ) -> Result<Response, ApiError> {
-    let caller = state.caller(key.as_deref(), true).await?;
+    // As upstream: a key that names nobody is "not found" here (404), not
+    // "invalid" (401); no key at all stays 401.
+    let caller = match state.caller(key.as_deref(), true).await {
+        Err(e)
+            if e.rc() == Some(&Rc::InvalidAPIKey)
+                && key.as_deref().is_some_and(|k| !k.is_empty()) =>
+        {
+            return Err(ApiError::new(
+                Rc::UserNotFound,
+                "No user matching the sent API key was found.",
+            ));
+        }
+        other => other?,
+    };
     state
         .read(|h| h.find_user(&caller))
         .await?

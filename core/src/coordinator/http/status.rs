@@ -8,7 +8,9 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::extract::{ApiKey, JsonBody, bad_query};
-use crate::api::{Heartbeat, HordeModes, ModelsQuery, Rc, WorkerType, paths};
+use crate::api::{
+    Heartbeat, HordeModes, ModelState, ModelStatsQuery, ModelsQuery, Rc, WorkerType, paths,
+};
 use crate::coordinator::error::ApiError;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -19,6 +21,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route(paths::STATUS_PERFORMANCE, get(performance))
         .route(paths::STATUS_MODES, get(modes).put(set_modes))
         .route(
+            paths::STATUS_NEWS,
+            get(|State(s): State<AppState>| async move {
+                s.read(|h| h.settings().news.clone()).await.map(Json)
+            }),
+        )
+        .route(
             paths::STATS_IMG_TOTALS,
             get(|State(s): State<AppState>| async move { s.read(|h| h.image_totals()).await.map(Json) }),
         )
@@ -28,9 +36,13 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             paths::STATS_IMG_MODELS,
-            get(|State(s): State<AppState>| async move {
-                s.read(|h| h.model_stats(WorkerType::Image)).await.map(Json)
-            }),
+            get(
+                |State(s): State<AppState>, q: Result<Query<ModelStatsQuery>, QueryRejection>| async move {
+                    let Query(q) = q.map_err(bad_query)?;
+                    check_model_state(q.model_state.as_ref())?;
+                    s.read(|h| h.model_stats(WorkerType::Image)).await.map(Json)
+                },
+            ),
         )
         .route(
             paths::STATS_TEXT_MODELS,
@@ -65,13 +77,33 @@ async fn models(
     q: Result<Query<ModelsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
+    check_model_state(q.model_state.as_ref())?;
     Ok(Json(state.read(|h| h.active_models(&q)).await?).into_response())
+}
+
+/// Refuses a `model_state` other than known, custom or all, as upstream.
+fn check_model_state(state: Option<&ModelState>) -> Result<(), ApiError> {
+    match state {
+        Some(ModelState::Other(_)) => Err(ApiError::bad_request(
+            "'model_state' needs to be one of ['known', 'custom', 'all']",
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn model(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    // Upstream routes on the decoded path, so a `%2F` in the name is a
+    // path that matches no route there.
+    if name.contains('/') {
+        return Err(ApiError::new(
+            Rc::Unknown("NotFound".into()),
+            format!("No model named '{name}' can exist: model names have no '/'."),
+        )
+        .with_status(404));
+    }
     let found = state
         .read(|h| {
             ["image", "text"]

@@ -151,6 +151,11 @@ impl ModelReference {
         self.text_billions(name).is_some()
     }
 
+    /// Whether the reference knows an image model.
+    pub fn knows_image(&self, name: &str) -> bool {
+        self.image.contains_key(&normalise(name))
+    }
+
     /// The baseline of an image model (unknown models count as Stable
     /// Diffusion 1, factor 1).
     pub fn image_baseline(&self, name: &str) -> Baseline {
