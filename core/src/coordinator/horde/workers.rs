@@ -45,7 +45,7 @@ impl Horde {
             // `null` until earned, as upstream sends them (alchemists'
             // rewards are booked elsewhere upstream: always `null`).
             kudos_details: WorkerKudosDetails {
-                generated: (w.kind != WorkerType::Interrogation && w.kudos_generated > 0.0)
+                generated: (w.kind != WorkerType::Interrogation && w.fulfilled > 0)
                     .then(|| crate::kudos::round2(w.kudos_generated)),
                 uptime: (w.kudos_uptime > 0.0).then(|| w.kudos_uptime.round() as i64),
             },
