@@ -326,3 +326,116 @@ async fn faulted_requests_and_bad_client_agents_fail_clearly() {
         );
     }
 }
+
+/// A stand-in answering with bodies recorded from a real upstream horde:
+/// `async`, then each `check` in turn (the last repeats), then `status`.
+async fn replay(accepted: &str, checks: &[&str], status: &str, text: bool) -> String {
+    fn capture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/upstream/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+    let accepted = capture(accepted);
+    let checks: Arc<Vec<String>> = Arc::new(checks.iter().map(|c| capture(c)).collect());
+    let status = if status.is_empty() {
+        String::new()
+    } else {
+        capture(status)
+    };
+    let polls = Arc::new(AtomicUsize::new(0));
+    let check = move || {
+        let n = polls.fetch_add(1, Ordering::SeqCst).min(checks.len() - 1);
+        let body = checks[n].clone();
+        async move { body }
+    };
+    let (base, check_path, status_path) = if text {
+        (
+            "/api/v2/generate/text",
+            "/api/v2/generate/text/status/{id}",
+            "",
+        )
+    } else {
+        (
+            "/api/v2/generate",
+            "/api/v2/generate/check/{id}",
+            "/api/v2/generate/status/{id}",
+        )
+    };
+    let accepted_route = move || {
+        let body = accepted.clone();
+        async move { (axum::http::StatusCode::ACCEPTED, body) }
+    };
+    let mut app = axum::Router::new()
+        .route(
+            &format!("{base}/async"),
+            axum::routing::post(accepted_route),
+        )
+        .route(check_path, axum::routing::get(check));
+    if !text {
+        app = app.route(
+            status_path,
+            axum::routing::get(move || {
+                let body = status.clone();
+                async move { body }
+            }),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/api")
+}
+
+#[tokio::test]
+async fn requests_end_as_against_upstream_on_its_recorded_answers() {
+    // An image request that waits, is partly done, then done (r2: true).
+    let api = replay(
+        "image_async__accepted_r2_true",
+        &["image_check__partial_1_of_2", "image_check__done"],
+        "image_status__done_r2_true",
+        false,
+    )
+    .await;
+    let c = client(&api, "0000000000");
+    let status = c
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), None, |_| {})
+        .await
+        .unwrap();
+    assert!(status.check.done && !status.generations.is_empty());
+
+    // n=1, faulted twice: upstream calls it done with nothing made; the
+    // client reports a failure, not an empty success.
+    let api = replay(
+        "image_async__accepted_r2_true",
+        &["image_check__n1_after_two_faults"],
+        "image_status__n1_after_two_faults",
+        false,
+    )
+    .await;
+    let err = client(&api, "0000000000")
+        .generate_image(&ImageGenerateRequest::new("x"), fast(), None, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.rc, Some(Rc::Unknown("RequestFaulted".into())), "{err}");
+
+    // A text request: waiting, processing, done (text polls its status).
+    let api = replay(
+        "text_async__accepted",
+        &[
+            "text_status__waiting",
+            "text_status__processing",
+            "text_status__done",
+        ],
+        "",
+        true,
+    )
+    .await;
+    let status = client(&api, "0000000000")
+        .generate_text(&TextGenerateRequest::new("Once"), fast(), None, |_| {})
+        .await
+        .unwrap();
+    assert!(status.check.done);
+    assert!(!status.generations[0].text.is_empty());
+}

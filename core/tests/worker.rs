@@ -584,3 +584,157 @@ async fn captured_text_pops_drive_a_job_and_failures_submit_faulted() {
         (0, 1, 0.0)
     );
 }
+
+/// A stand-in that answers with the bodies recorded from a real upstream
+/// horde (`fixtures/upstream/`): null-laden worker details, empty pops with
+/// `"forms": null`, a captured job, upstream's maintenance answers.
+mod replay {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::extract::{Path, State};
+    use axum::routing::{get, post, put};
+    use parking_lot::Mutex;
+    use serde_json::Value;
+
+    pub fn capture(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/fixtures/upstream/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[derive(Default)]
+    pub struct Seen {
+        pub base: String,
+        pub pops: usize,
+        pub job_sent: bool,
+        pub submits: Vec<Value>,
+        pub worker_puts: Vec<Value>,
+        pub in_maintenance: bool,
+    }
+
+    pub type Shared = Arc<Mutex<Seen>>;
+
+    /// Empty pops first (as upstream sends them), then the captured job
+    /// (its source image pointed here), then empty pops again.
+    async fn pop(State(s): State<Shared>) -> axum::Json<Value> {
+        let mut seen = s.lock();
+        seen.pops += 1;
+        if seen.pops > 3 && !seen.job_sent {
+            seen.job_sent = true;
+            let mut job = capture("interrogate_pop__with_job");
+            job["forms"][0]["source_image"] = format!("{}/source.webp", seen.base).into();
+            return axum::Json(job);
+        }
+        axum::Json(capture("interrogate_pop__empty_nothing_queued"))
+    }
+
+    async fn submit(
+        State(s): State<Shared>,
+        axum::Json(body): axum::Json<Value>,
+    ) -> axum::Json<Value> {
+        s.lock().submits.push(body);
+        axum::Json(capture("interrogate_submit__ok"))
+    }
+
+    /// Upstream's details of an alchemist that has earned nothing yet
+    /// (`kudos_details: {generated: null, uptime: null}`), under the name
+    /// asked for and in the maintenance state this stand-in is in.
+    async fn details(State(s): State<Shared>, Path(name): Path<String>) -> axum::Json<Value> {
+        let mut w = capture("worker_single__interrogation_anonymous");
+        w["name"] = name.into();
+        w["maintenance_mode"] = s.lock().in_maintenance.into();
+        axum::Json(w)
+    }
+
+    async fn modify(
+        State(s): State<Shared>,
+        axum::Json(body): axum::Json<Value>,
+    ) -> axum::Json<Value> {
+        let mut seen = s.lock();
+        let on = body["maintenance"].as_bool().unwrap_or(false);
+        seen.in_maintenance = on;
+        seen.worker_puts.push(body);
+        axum::Json(capture(if on {
+            "worker_put__owner_maintenance_on"
+        } else {
+            "worker_put__owner_maintenance_off"
+        }))
+    }
+
+    async fn source() -> Vec<u8> {
+        super::to_webp(&super::draw("a source", 3, 64, 64)).unwrap()
+    }
+
+    /// Serves on 127.0.0.1, starting in maintenance; answers the base URL.
+    pub async fn serve(seen: Shared) -> String {
+        let app = Router::new()
+            .route("/api/v2/interrogate/pop", post(pop))
+            .route("/api/v2/interrogate/submit", post(submit))
+            .route("/api/v2/workers/name/{name}", get(details))
+            .route("/api/v2/workers/{id}", put(modify))
+            .route("/source.webp", get(source))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        {
+            let mut s = seen.lock();
+            s.base = base.clone();
+            s.in_maintenance = true;
+        }
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alchemist_works_against_upstreams_recorded_answers() {
+    let seen: replay::Shared = Arc::default();
+    let base = replay::serve(seen.clone()).await;
+    let mut c = horde_core::client::ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    c.base_url = format!("{base}/api");
+    c.api_key = "0123456789abcdefghijkl".into();
+    let client = horde_core::client::HordeClient::new(c).unwrap();
+    let (handle, control) = horde_core::worker::control_pair();
+    let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let task = tokio::spawn(
+        horde_core::worker::Worker::new(client, config("replayed-alchemist"), Arc::new(ImageFacts))
+            .run(control, move |e| sink.lock().push(e)),
+    );
+    let start = Instant::now();
+    while seen.lock().submits.is_empty() || seen.lock().pops < 6 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "stuck; events {:?}",
+            events.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.stop();
+    task.await.unwrap().unwrap();
+    let seen = seen.lock();
+    let events = events.lock();
+    // Upstream's `null`s parsed: no error anywhere, empty pops were empty.
+    let errors: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, WorkerEvent::Error { .. }))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // Maintenance cleared on start and entered on stop, through upstream's
+    // null-laden details.
+    assert_eq!(seen.worker_puts.len(), 2, "{:?}", seen.worker_puts);
+    assert_eq!(seen.worker_puts[0]["maintenance"], false);
+    assert_eq!(seen.worker_puts[1]["maintenance"], true);
+    assert!(seen.in_maintenance);
+    // The captured job was answered with a caption.
+    let job = replay::capture("interrogate_pop__with_job");
+    assert_eq!(seen.submits[0]["id"], job["forms"][0]["id"]);
+    assert!(
+        seen.submits[0]["result"]["caption"].is_string(),
+        "{}",
+        seen.submits[0]
+    );
+}
