@@ -217,3 +217,39 @@ async fn answers_have_upstreams_shape() {
     assert_error(&answer, 404, "UserNotFound");
     assert_eq!(capture("find_user__err_bad_key")["rc"], "UserNotFound");
 }
+
+#[tokio::test]
+async fn a_credit_lifts_a_balance_below_its_floor_to_the_floor() {
+    // Upstream moves every balance to max(balance + change, floor): 25 for a
+    // registered account. A member at 0 who receives 1 kudo has 25.
+    let h = TestHorde::start().await;
+    let alice = h.user("alice", 100.0, false).await;
+    let bob = h.user("bob", 0.0, false).await;
+    let (_, b) = h.get("/v2/find_user", Some(&bob)).await;
+    let (s, v) = h
+        .post(
+            "/v2/kudos/transfer",
+            Some(&alice),
+            json!({"username": b["username"], "amount": 1}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(h.kudos(&bob).await, 25.0);
+    assert_eq!(h.kudos(&alice).await, 99.0);
+    // Above the floor a credit adds exactly.
+    h.post(
+        "/v2/kudos/transfer",
+        Some(&alice),
+        json!({"username": b["username"], "amount": 2}),
+    )
+    .await;
+    assert_eq!(h.kudos(&bob).await, 27.0);
+    // The lift is audited in the stored record (the ledger's floor grants).
+    let rows = h.app.horde.lock().rows();
+    let bob_row = rows
+        .iter()
+        .find(|r| r.body.contains("\"alias\":\"bob\""))
+        .expect("bob's record");
+    let stored: Value = serde_json::from_str(&bob_row.body).unwrap();
+    assert_eq!(stored["floor_grants"], 24.0);
+}

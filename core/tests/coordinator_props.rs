@@ -114,7 +114,8 @@ fn ledger(rows: Vec<Row>) -> Vec<(Table, String, String)> {
         .collect()
 }
 
-/// Σ balances and escrow − Σ admin grants + Σ charged − Σ rewarded: zero
+/// Σ balances and escrow − Σ admin grants − Σ floor grants + Σ charged −
+/// Σ rewarded: zero
 /// when no kudos were minted or lost (no uptime: the clock stands still).
 fn imbalance(rows: &[Row]) -> f64 {
     let mut sum = 0.0;
@@ -123,7 +124,9 @@ fn imbalance(rows: &[Row]) -> f64 {
         let f = |x: &Value| x.as_f64().unwrap_or(0.0);
         match r.table {
             Table::Users => {
-                sum += f(&v["kudos"]) + f(&v["evaluating_kudos"]) - f(&v["kudos_details"]["admin"]);
+                sum += f(&v["kudos"]) + f(&v["evaluating_kudos"])
+                    - f(&v["kudos_details"]["admin"])
+                    - f(&v["floor_grants"]);
             }
             Table::Requests => sum += f(&v["consumed_kudos"]),
             Table::Workers => sum -= f(&v["kudos_generated"]),

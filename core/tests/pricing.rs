@@ -215,9 +215,31 @@ fn balances_and_rewards() {
     assert_eq!(min_kudos(AccountKind::Registered), 25.0);
     assert_eq!(available_kudos(100.0, 25.0, 10.0, 5.0), 60.0);
     assert_eq!(available_kudos(10.0, 25.0, 0.0, 0.0), 0.0);
-    assert_eq!(debit(100.0, 30.0, 25.0), 70.0);
-    assert_eq!(debit(30.0, 30.0, 25.0), 25.0);
-    assert_eq!(debit(10.0, 30.0, 25.0), 10.0);
+    assert_eq!(settle(100.0, -30.0, 25.0).balance, 70.0);
+    assert_eq!(settle(30.0, -30.0, 25.0).balance, 25.0);
+    // As upstream: any movement ends at the floor or above, so a credit to
+    // a balance below the floor lifts it there, and the lift is tallied.
+    assert_eq!(
+        settle(10.0, -30.0, 25.0),
+        Settled {
+            balance: 25.0,
+            floor_grant: 45.0
+        }
+    );
+    assert_eq!(
+        settle(0.0, 5.0, 25.0),
+        Settled {
+            balance: 25.0,
+            floor_grant: 20.0
+        }
+    );
+    assert_eq!(
+        settle(0.0, 30.0, 25.0),
+        Settled {
+            balance: 30.0,
+            floor_grant: 0.0
+        }
+    );
     let split = split_job_reward(10.0, false);
     assert_eq!((split.spendable, split.escrow), (5.0, 5.0));
     assert_eq!(split_job_reward(10.0, true).escrow, 0.0);
@@ -304,9 +326,11 @@ proptest! {
     }
 
     #[test]
-    fn debits_never_cross_the_floor(balance in -100.0f64..1e6, amount in 0.0f64..1e6, floor in -50.0f64..25.0) {
-        let after = debit(balance, amount, floor);
-        prop_assert!(after <= balance);
-        prop_assert!(after >= balance.min(floor));
+    fn movements_end_at_or_above_the_floor(balance in -100.0f64..1e6, delta in -1e6f64..1e6, floor in -50.0f64..25.0) {
+        let s = settle(balance, delta, floor);
+        prop_assert!(s.balance >= floor);
+        prop_assert!(s.floor_grant >= 0.0);
+        // Nothing is lost: the balance is the movement plus the floor's grant.
+        prop_assert!((s.balance - (balance + delta + s.floor_grant)).abs() < 1e-6);
     }
 }

@@ -105,6 +105,10 @@ pub struct User {
     /// Idempotency keys of recent transfers: (key, amount, recipient, when).
     #[serde(default)]
     pub idempotency: Vec<(String, i64, String, f64)>,
+    /// Kudos the balance floor created: what lifting the balance to its
+    /// floor added over time (not on the wire; the ledger's audit).
+    #[serde(default)]
+    pub floor_grants: f64,
 }
 
 fn one() -> f64 {
@@ -137,6 +141,7 @@ impl User {
             suspicion: 0,
             recent_transfers: Vec::new(),
             idempotency: Vec::new(),
+            floor_grants: 0.0,
         }
     }
 
@@ -158,6 +163,18 @@ impl User {
     /// Moderators and admins.
     pub fn is_moderator(&self) -> bool {
         self.roles.moderator || self.roles.admin
+    }
+
+    /// Moves the balance by `delta` as upstream moves every balance: never
+    /// below the account's floor ([`crate::kudos::settle`]).
+    pub fn move_kudos(&mut self, delta: f64) {
+        let settled = crate::kudos::settle(
+            self.kudos,
+            delta,
+            crate::kudos::min_kudos(self.account_kind()),
+        );
+        self.kudos = settled.balance;
+        self.floor_grants += settled.floor_grant;
     }
 
     /// The kind of account, for its balance floor.

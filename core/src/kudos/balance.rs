@@ -52,14 +52,32 @@ pub fn available_kudos(balance: f64, floor: f64, holds: f64, pending_debits: f64
     (balance - floor - holds - pending_debits).max(0.0)
 }
 
-/// A debit applied to a balance: the debit is forgiven below the floor, so
-/// the balance never drops under `min(balance, floor)`.
-pub fn debit(balance: f64, amount: f64, floor: f64) -> f64 {
-    let after = balance - amount.max(0.0);
+/// A balance after a movement, as upstream moves every balance (credit or
+/// debit): never below the floor. What lifting it to the floor created is
+/// `floor_grant` (upstream books it as a floor adjustment).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settled {
+    /// The new balance.
+    pub balance: f64,
+    /// Kudos the floor added (0 when the balance stayed above it).
+    pub floor_grant: f64,
+}
+
+/// Moves `balance` by `delta` (negative for a debit): the result is
+/// `max(balance + delta, floor)`, so a debit is forgiven below the floor and
+/// a credit to a balance below the floor lifts it to the floor.
+pub fn settle(balance: f64, delta: f64, floor: f64) -> Settled {
+    let after = balance + delta;
     if after < floor {
-        balance.min(floor)
+        Settled {
+            balance: floor,
+            floor_grant: floor - after,
+        }
     } else {
-        after
+        Settled {
+            balance: after,
+            floor_grant: 0.0,
+        }
     }
 }
 

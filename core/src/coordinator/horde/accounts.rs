@@ -343,7 +343,7 @@ impl Horde {
             {
                 return Err(out_of_ledger_bounds("kudos"));
             }
-            user.kudos = balance;
+            user.move_kudos(k);
             user.kudos_details.admin = admin;
             out.new_kudos = Some(kudos::round2(user.kudos));
         }
@@ -647,7 +647,7 @@ impl Horde {
         }
         let amount_f = amount as f64;
         let source = self.user_mut(source_id)?;
-        source.kudos -= amount_f;
+        source.move_kudos(-amount_f);
         if to_education {
             source.kudos_details.donated += amount_f;
         } else {
@@ -666,7 +666,7 @@ impl Horde {
                 .push((key.to_owned(), amount, req.username.clone(), now));
         }
         let target = self.user_mut(target_id)?;
-        target.kudos += amount_f;
+        target.move_kudos(amount_f);
         target.kudos_details.received += amount_f;
         if let Some(key) = shared.and_then(|k| self.shared_keys.get_mut(&k)) {
             if key.kudos >= 0 {

@@ -463,7 +463,7 @@ impl Horde {
             let owner = w.owner;
             self.mark(Table::Workers, worker_id.clone());
             if let Some(u) = self.users.get_mut(&owner) {
-                u.kudos += price;
+                u.move_kudos(price);
                 u.kudos_details.accumulated += price;
                 u.fulfillment.interrogation += 1;
                 self.mark(Table::Users, owner.to_string());

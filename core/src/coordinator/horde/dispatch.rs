@@ -945,7 +945,7 @@ impl Horde {
         self.mark(Table::Workers, worker_id.to_owned());
         if let Some(u) = self.users.get_mut(&owner) {
             let split = split_job_reward(reward, u.is_trusted());
-            u.kudos += split.spendable;
+            u.move_kudos(split.spendable);
             u.evaluating_kudos += split.escrow;
             u.kudos_details.accumulated += reward;
             match kind {

@@ -214,7 +214,7 @@ impl Horde {
             return 0.0;
         };
         let amount = kudos::round2(amount * user.usage_multiplier);
-        user.kudos = kudos::debit(user.kudos, amount, kudos::min_kudos(user.account_kind()));
+        user.move_kudos(-amount);
         user.kudos_details.accumulated -= amount;
         self.mark(Table::Users, user_id.to_string());
         if let Some(key) = shared_key.and_then(|k| self.shared_keys.get_mut(k)) {

@@ -128,7 +128,7 @@ impl Horde {
             if let Some(u) = self.users.get_mut(owner) {
                 // Untrusted owners earn uptime into escrow (alchemists excepted).
                 if u.is_trusted() || *kind == WorkerType::Interrogation {
-                    u.kudos += reward;
+                    u.move_kudos(*reward);
                 } else {
                     u.evaluating_kudos += reward;
                 }
