@@ -33,6 +33,8 @@ const JOBS_EACH: usize = 200;
 const IN_FLIGHT: usize = 10;
 const MODEL: &str = "koboldcpp/cluster-test-7B";
 const START_KUDOS: f64 = 1_000_000.0;
+/// A registered account's balance floor.
+const FLOOR: f64 = horde_core::kudos::REGISTERED_FLOOR;
 /// The horde's tax on a one-text request: the activation tax plus the job tax.
 const TAX_PER_REQUEST: f64 =
     horde_core::kudos::TEXT_ACTIVATION_TAX + horde_core::kudos::TEXT_JOB_TAX;
@@ -203,7 +205,9 @@ async fn three_nodes_on_one_database_lose_nothing_and_serve_nothing_twice() {
         .map(|i| process::add_user(&store(&db, &dir), &format!("requester{i}"), START_KUDOS))
         .collect();
     let worker_keys: Vec<String> = (0..WORKERS)
-        .map(|j| process::add_user(&store(&db, &dir), &format!("owner{j}"), 0.0))
+        // At the registered floor, so that every reward adds exactly (a
+        // credit below the floor lifts the balance to it, as upstream).
+        .map(|j| process::add_user(&store(&db, &dir), &format!("owner{j}"), FLOOR))
         .collect();
     let mut nodes: Vec<Option<process::Server>> = Vec::new();
     let mut apis = Vec::new();
@@ -306,7 +310,7 @@ async fn three_nodes_on_one_database_lose_nothing_and_serve_nothing_twice() {
     }
     let mut earned = 0.0;
     for key in &worker_keys {
-        earned += kudos(&cluster, key).await;
+        earned += kudos(&cluster, key).await - FLOOR;
     }
     let tax = TAX_PER_REQUEST * bodies.len() as f64;
     assert!(

@@ -57,7 +57,8 @@ async fn acknowledged_work_survives_sigkill() {
         .map(|t| add_user(&dir, &format!("player{t}"), 100_000))
         .collect();
     let alice = add_user(&dir, "alice", 1_000_000);
-    let bob = add_user(&dir, "bob", 0);
+    // At the registered floor: every transfer to bob adds exactly.
+    let bob = add_user(&dir, "bob", 25);
     let (mut child, api) = serve(&dir);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
@@ -195,7 +196,8 @@ async fn acknowledged_work_survives_sigkill() {
         }
     };
     let (a, b) = (balance(alice).await, balance(bob).await);
-    assert_eq!(a + b, 1_000_000.0, "transfers conserve kudos");
+    assert_eq!(a + b, 1_000_025.0, "transfers conserve kudos");
+    let b = b - 25.0;
     assert!(
         b >= f64::from(acked.transfers),
         "acknowledged transfers lost: {b} < {}",

@@ -586,13 +586,15 @@ async fn captured_text_pops_drive_a_job_and_failures_submit_faulted() {
 }
 
 /// A stand-in that answers with the bodies recorded from a real upstream
-/// horde (`fixtures/upstream/`): null-laden worker details, empty pops with
-/// `"forms": null`, a captured job, upstream's maintenance answers.
+/// horde (`fixtures/upstream/`): null-laden worker details, empty pops as
+/// upstream sends them (`"forms": null` for alchemists), a captured job of
+/// the worker's kind, upstream's submit and maintenance answers.
 mod replay {
     use std::sync::Arc;
 
     use axum::Router;
     use axum::extract::{Path, State};
+    use axum::http::StatusCode;
     use axum::routing::{get, post, put};
     use parking_lot::Mutex;
     use serde_json::Value;
@@ -605,47 +607,99 @@ mod replay {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    #[derive(Default)]
+    /// Which kind of worker the stand-in serves, and its captures.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Kind {
+        Image,
+        Text,
+        Alchemy,
+    }
+
+    impl Kind {
+        fn empty_pop(self) -> &'static str {
+            match self {
+                Kind::Image => "image_pop__empty_nothing_queued",
+                Kind::Text => "text_pop__empty_first_pop",
+                Kind::Alchemy => "interrogate_pop__empty_nothing_queued",
+            }
+        }
+        pub fn job(self) -> &'static str {
+            match self {
+                Kind::Image => "image_pop__with_job",
+                Kind::Text => "text_pop__with_job",
+                Kind::Alchemy => "interrogate_pop__with_job",
+            }
+        }
+        fn submitted(self) -> &'static str {
+            match self {
+                Kind::Image => "image_submit__r2_ok",
+                Kind::Text => "text_submit__ok",
+                Kind::Alchemy => "interrogate_submit__ok",
+            }
+        }
+        /// Upstream's details of such a worker that has earned nothing yet
+        /// or only by generating (`uptime: null`, and for some `generated:
+        /// null` too).
+        fn details(self) -> &'static str {
+            match self {
+                Kind::Image => "worker_single__image_no_jobs_unknown_bridge",
+                Kind::Text => "worker_single__text_anonymous",
+                Kind::Alchemy => "worker_single__interrogation_anonymous",
+            }
+        }
+    }
+
     pub struct Seen {
+        pub kind: Kind,
         pub base: String,
         pub pops: usize,
         pub job_sent: bool,
         pub submits: Vec<Value>,
+        pub uploads: Vec<String>,
         pub worker_puts: Vec<Value>,
         pub in_maintenance: bool,
     }
 
     pub type Shared = Arc<Mutex<Seen>>;
 
-    /// Empty pops first (as upstream sends them), then the captured job
-    /// (its source image pointed here), then empty pops again.
+    /// Empty pops first, then the captured job (its URLs pointed here),
+    /// then empty pops again.
     async fn pop(State(s): State<Shared>) -> axum::Json<Value> {
         let mut seen = s.lock();
         seen.pops += 1;
         if seen.pops > 3 && !seen.job_sent {
             seen.job_sent = true;
-            let mut job = capture("interrogate_pop__with_job");
-            job["forms"][0]["source_image"] = format!("{}/source.webp", seen.base).into();
+            let mut job = capture(seen.kind.job());
+            match seen.kind {
+                Kind::Alchemy => {
+                    job["forms"][0]["source_image"] = format!("{}/source.webp", seen.base).into();
+                }
+                Kind::Image => {
+                    let url = format!("{}/upload/{}.webp", seen.base, job["id"].as_str().unwrap());
+                    job["r2_upload"] = url.clone().into();
+                    job["r2_uploads"] = vec![url].into();
+                }
+                Kind::Text => {}
+            }
             return axum::Json(job);
         }
-        axum::Json(capture("interrogate_pop__empty_nothing_queued"))
+        axum::Json(capture(seen.kind.empty_pop()))
     }
 
     async fn submit(
         State(s): State<Shared>,
         axum::Json(body): axum::Json<Value>,
     ) -> axum::Json<Value> {
-        s.lock().submits.push(body);
-        axum::Json(capture("interrogate_submit__ok"))
+        let mut seen = s.lock();
+        seen.submits.push(body);
+        axum::Json(capture(seen.kind.submitted()))
     }
 
-    /// Upstream's details of an alchemist that has earned nothing yet
-    /// (`kudos_details: {generated: null, uptime: null}`), under the name
-    /// asked for and in the maintenance state this stand-in is in.
     async fn details(State(s): State<Shared>, Path(name): Path<String>) -> axum::Json<Value> {
-        let mut w = capture("worker_single__interrogation_anonymous");
+        let seen = s.lock();
+        let mut w = capture(seen.kind.details());
         w["name"] = name.into();
-        w["maintenance_mode"] = s.lock().in_maintenance.into();
+        w["maintenance_mode"] = seen.in_maintenance.into();
         axum::Json(w)
     }
 
@@ -664,77 +718,146 @@ mod replay {
         }))
     }
 
+    async fn upload(State(s): State<Shared>, Path(name): Path<String>) -> StatusCode {
+        s.lock().uploads.push(name);
+        StatusCode::OK
+    }
+
     async fn source() -> Vec<u8> {
         super::to_webp(&super::draw("a source", 3, 64, 64)).unwrap()
     }
 
     /// Serves on 127.0.0.1, starting in maintenance; answers the base URL.
-    pub async fn serve(seen: Shared) -> String {
+    pub async fn serve(kind: Kind) -> (String, Shared) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Seen {
+            kind,
+            base: base.clone(),
+            pops: 0,
+            job_sent: false,
+            submits: Vec::new(),
+            uploads: Vec::new(),
+            worker_puts: Vec::new(),
+            in_maintenance: true,
+        }));
         let app = Router::new()
+            .route("/api/v2/generate/pop", post(pop))
+            .route("/api/v2/generate/text/pop", post(pop))
             .route("/api/v2/interrogate/pop", post(pop))
+            .route("/api/v2/generate/submit", post(submit))
+            .route("/api/v2/generate/text/submit", post(submit))
             .route("/api/v2/interrogate/submit", post(submit))
             .route("/api/v2/workers/name/{name}", get(details))
             .route("/api/v2/workers/{id}", put(modify))
+            .route("/upload/{name}", put(upload))
             .route("/source.webp", get(source))
             .with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        {
-            let mut s = seen.lock();
-            s.base = base.clone();
-            s.in_maintenance = true;
-        }
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        base
+        (base, seen)
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alchemist_works_against_upstreams_recorded_answers() {
-    let seen: replay::Shared = Arc::default();
-    let base = replay::serve(seen.clone()).await;
+/// Runs a worker against the replaying stand-in until it has submitted the
+/// captured job and popped empty again, then stops it; checks what every
+/// kind must do against upstream, answers what the stand-in saw.
+async fn against_upstream(
+    kind: replay::Kind,
+    backend: Arc<dyn horde_core::worker::Backend>,
+    models: &[&str],
+) -> replay::Shared {
+    let (base, seen) = replay::serve(kind).await;
     let mut c = horde_core::client::ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
     c.base_url = format!("{base}/api");
     c.api_key = "0123456789abcdefghijkl".into();
     let client = horde_core::client::HordeClient::new(c).unwrap();
+    let mut cfg = config("replayed-worker");
+    cfg.models = models.iter().map(|m| (*m).to_owned()).collect();
     let (handle, control) = horde_core::worker::control_pair();
     let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let sink = events.clone();
     let task = tokio::spawn(
-        horde_core::worker::Worker::new(client, config("replayed-alchemist"), Arc::new(ImageFacts))
+        horde_core::worker::Worker::new(client, cfg, backend)
             .run(control, move |e| sink.lock().push(e)),
     );
     let start = Instant::now();
     while seen.lock().submits.is_empty() || seen.lock().pops < 6 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "stuck; events {:?}",
+            "{kind:?} stuck; events {:?}",
             events.lock()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     handle.stop();
     task.await.unwrap().unwrap();
+    {
+        let seen = seen.lock();
+        // Upstream's `null`s parsed: no error anywhere.
+        let errors: Vec<_> = events
+            .lock()
+            .iter()
+            .filter(|e| matches!(e, WorkerEvent::Error { .. }))
+            .cloned()
+            .collect();
+        assert!(errors.is_empty(), "{kind:?}: {errors:?}");
+        // Maintenance cleared on start and entered on stop, read through
+        // upstream's details.
+        let puts: Vec<_> = seen
+            .worker_puts
+            .iter()
+            .map(|p| p["maintenance"].clone())
+            .collect();
+        assert_eq!(puts, [false, true], "{kind:?}");
+        let job = replay::capture(kind.job());
+        let id = match kind {
+            replay::Kind::Alchemy => job["forms"][0]["id"].clone(),
+            _ => job["id"].clone(),
+        };
+        assert_eq!(seen.submits[0]["id"], id, "{kind:?}");
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_of_each_kind_work_against_upstreams_recorded_answers() {
+    let seen = against_upstream(replay::Kind::Alchemy, Arc::new(ImageFacts), &[]).await;
+    let submit = seen.lock().submits[0].clone();
+    assert!(submit["result"]["caption"].is_string(), "{submit}");
+
+    let seen = against_upstream(
+        replay::Kind::Image,
+        Arc::new(ProceduralImages),
+        &[PROCEDURAL_MODEL],
+    )
+    .await;
     let seen = seen.lock();
-    let events = events.lock();
-    // Upstream's `null`s parsed: no error anywhere, empty pops were empty.
-    let errors: Vec<_> = events
-        .iter()
-        .filter(|e| matches!(e, WorkerEvent::Error { .. }))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    // Maintenance cleared on start and entered on stop, through upstream's
-    // null-laden details.
-    assert_eq!(seen.worker_puts.len(), 2, "{:?}", seen.worker_puts);
-    assert_eq!(seen.worker_puts[0]["maintenance"], false);
-    assert_eq!(seen.worker_puts[1]["maintenance"], true);
-    assert!(seen.in_maintenance);
-    // The captured job was answered with a caption.
-    let job = replay::capture("interrogate_pop__with_job");
-    assert_eq!(seen.submits[0]["id"], job["forms"][0]["id"]);
-    assert!(
-        seen.submits[0]["result"]["caption"].is_string(),
-        "{}",
-        seen.submits[0]
+    assert_eq!(seen.submits[0]["generation"], "R2");
+    assert_eq!(seen.submits[0]["seed"], 3_112_291_535_u64);
+    assert_eq!(seen.uploads.len(), 1);
+    drop(seen);
+
+    let (backend, mut jobs) = horde_core::worker::backends::channel::ChannelBackend::new(
+        WorkKind::Text,
+        Offer::default(),
+    );
+    tokio::spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            job.answer(Ok(Output::Text(TextResult {
+                text: " and then it was cancelled.".into(),
+                tokens: None,
+                seed: None,
+            })));
+        }
+    });
+    let seen = against_upstream(
+        replay::Kind::Text,
+        Arc::new(backend),
+        &["koboldcpp/stand-in-1B"],
+    )
+    .await;
+    assert_eq!(
+        seen.lock().submits[0]["generation"],
+        " and then it was cancelled."
     );
 }
