@@ -831,11 +831,12 @@ async fn workers_of_each_kind_work_against_upstreams_recorded_answers() {
         &[PROCEDURAL_MODEL],
     )
     .await;
-    let seen = seen.lock();
-    assert_eq!(seen.submits[0]["generation"], "R2");
-    assert_eq!(seen.submits[0]["seed"], 3_112_291_535_u64);
-    assert_eq!(seen.uploads.len(), 1);
-    drop(seen);
+    {
+        let seen = seen.lock();
+        assert_eq!(seen.submits[0]["generation"], "R2");
+        assert_eq!(seen.submits[0]["seed"], 3_112_291_535_u64);
+        assert_eq!(seen.uploads.len(), 1);
+    }
 
     let (backend, mut jobs) = horde_core::worker::backends::channel::ChannelBackend::new(
         WorkKind::Text,
