@@ -253,3 +253,74 @@ async fn a_credit_lifts_a_balance_below_its_floor_to_the_floor() {
     let stored: Value = serde_json::from_str(&bob_row.body).unwrap();
     assert_eq!(stored["floor_grants"], 24.0);
 }
+
+#[tokio::test]
+async fn a_faulted_form_returns_to_the_queue_as_upstream() {
+    // interrogate_status__waiting_after_fault: one faulted submit puts the
+    // form back to waiting; interrogate_status__faulted: the fourth fails it.
+    let h = TestHorde::start().await;
+    let user = h.user("u", 100.0, false).await;
+    let owner = h.user("o", 25.0, true).await;
+    let (_, v) = h
+        .post(
+            "/v2/interrogate/async",
+            Some(&user),
+            json!({"forms": [{"name": "caption"}], "source_image": "https://example.invalid/cat.png"}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let mut states = Vec::new();
+    for _ in 0..4 {
+        let (_, pop) = h
+            .post(
+                "/v2/interrogate/pop",
+                Some(&owner),
+                json!({"name": "alchemist", "forms": ["caption"]}),
+            )
+            .await;
+        let fid = pop["forms"][0]["id"].as_str().unwrap().to_owned();
+        let (s, v) = h
+            .post(
+                "/v2/interrogate/submit",
+                Some(&owner),
+                json!({"id": fid, "result": {}, "state": "faulted"}),
+            )
+            .await;
+        assert_eq!((s, v["reward"].as_f64()), (200, Some(0.0)), "{v}");
+        let (_, status) = h.get(&format!("/v2/interrogate/status/{id}"), None).await;
+        states.push(status["forms"][0]["state"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        states[0],
+        capture("interrogate_status__waiting_after_fault")["forms"][0]["state"]
+    );
+    assert_eq!(states, ["waiting", "waiting", "waiting", "faulted"]);
+}
+
+#[tokio::test]
+async fn the_user_list_and_a_users_own_view_have_upstreams_fields() {
+    let h = TestHorde::start().await;
+    let user = h.user("u", 100.0, false).await;
+    h.image(&user, json!({"prompt": "waiting"})).await;
+    // users_list__page1_anonymous: privileged fields present as null, maps {}.
+    let (_, list) = h.get("/v2/users", None).await;
+    let theirs = &capture("users_list__page1_anonymous")[0];
+    for key in [
+        "evaluating_kudos",
+        "suspicious",
+        "contact",
+        "admin_comment",
+        "proxy_passkey",
+        "active_generations",
+        "monthly_kudos",
+    ] {
+        assert_eq!(list[0].get(key), theirs.get(key), "{key}: {}", list[0]);
+    }
+    // find_user__requester_after_activity: the requests not yet done.
+    let (_, me) = h.get("/v2/find_user", Some(&user)).await;
+    assert_eq!(
+        me["active_generations"]["image"].as_array().map(Vec::len),
+        Some(1),
+        "{me}"
+    );
+}

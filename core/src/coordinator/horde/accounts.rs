@@ -189,6 +189,7 @@ impl Horde {
             view.contact = u.contact.clone();
             view.vpn = Some(u.roles.vpn);
             view.special = Some(u.roles.special);
+            view.active_generations = self.active_generations(user_id);
         }
         if privilege >= 2 {
             view.evaluating_kudos = Some(kudos::round2(u.evaluating_kudos));
@@ -200,6 +201,36 @@ impl Horde {
             });
         }
         Ok(view)
+    }
+
+    /// The user's requests not yet done, by kind, as upstream lists them
+    /// to the user and moderators (`None` when there are none).
+    fn active_generations(&self, user_id: u64) -> Option<serde_json::Value> {
+        let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for r in self
+            .requests
+            .values()
+            .filter(|r| r.user_id == user_id && !r.is_done())
+        {
+            let kind = match r.kind() {
+                crate::api::WorkerType::Text => "text",
+                _ => "image",
+            };
+            by_kind.entry(kind).or_default().push(&r.id);
+        }
+        for i in self.interrogations.values().filter(|i| {
+            i.user_id == user_id
+                && i.forms.iter().any(|f| {
+                    matches!(
+                        f.state,
+                        crate::api::InterrogationState::Waiting
+                            | crate::api::InterrogationState::Processing
+                    )
+                })
+        }) {
+            by_kind.entry("alchemy").or_default().push(&i.id);
+        }
+        (!by_kind.is_empty()).then(|| serde_json::json!(by_kind))
     }
 
     /// `GET /v2/find_user`: the caller's own view (a shared key sees the

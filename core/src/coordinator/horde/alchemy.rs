@@ -405,8 +405,18 @@ impl Horde {
                 .get_mut(&iid)
                 .and_then(|i| i.forms.iter_mut().find(|f| f.id == fid))
             {
-                f.state = InterrogationState::Faulted;
+                // As upstream: a faulted form goes back to the queue for
+                // another alchemist, until it has faulted too often.
+                f.aborts += 1;
+                f.state = if f.aborts > MAX_FORM_ABORTS {
+                    InterrogationState::Faulted
+                } else {
+                    InterrogationState::Waiting
+                };
+                f.worker_id = None;
+                f.worker_name = None;
             }
+            self.reindex_interrogation(&iid);
             self.mark(Table::Interrogations, iid);
             return Ok(0.0);
         }
@@ -463,7 +473,11 @@ impl Horde {
             let owner = w.owner;
             self.mark(Table::Workers, worker_id.clone());
             if let Some(u) = self.users.get_mut(&owner) {
-                u.move_kudos(price);
+                // As a job reward upstream: half into escrow for an
+                // untrusted owner.
+                let split = crate::kudos::split_job_reward(price, u.is_trusted());
+                u.move_kudos(split.spendable);
+                u.evaluating_kudos += split.escrow;
                 u.kudos_details.accumulated += price;
                 u.fulfillment.interrogation += 1;
                 self.mark(Table::Users, owner.to_string());

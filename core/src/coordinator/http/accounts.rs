@@ -62,12 +62,36 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let sort = q.sort.unwrap_or(UserSort::Kudos);
-    Ok(Json(
-        state
-            .read(|h| h.list_users(q.page.unwrap_or(1), &sort))
-            .await?,
-    )
-    .into_response())
+    let users = state
+        .read(|h| h.list_users(q.page.unwrap_or(1), &sort))
+        .await?;
+    Ok(Json(users.iter().map(as_listed).collect::<Vec<_>>()).into_response())
+}
+
+/// A user as upstream's list shows it: its model is marshalled without
+/// leaving out empty fields, so the privileged ones are there as `null`
+/// and the maps as `{}`.
+fn as_listed(user: &crate::api::UserDetails) -> serde_json::Value {
+    let mut v = serde_json::to_value(user).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        for key in [
+            "evaluating_kudos",
+            "worker_ids",
+            "sharedkey_ids",
+            "vpn",
+            "special",
+            "suspicious",
+            "contact",
+            "admin_comment",
+            "proxy_passkey",
+        ] {
+            map.entry(key).or_insert(serde_json::Value::Null);
+        }
+        for key in ["active_generations", "monthly_kudos"] {
+            map.entry(key).or_insert_with(|| serde_json::json!({}));
+        }
+    }
+    v
 }
 
 async fn user(
