@@ -324,3 +324,29 @@ async fn the_user_list_and_a_users_own_view_have_upstreams_fields() {
         "{me}"
     );
 }
+
+#[tokio::test]
+async fn schema_errors_are_keyed_by_the_fields_path_as_upstream() {
+    let h = TestHorde::start().await;
+    for (body, capture_name) in [
+        (
+            json!({"prompt": "x", "params": {"n": "two"}}),
+            "image_async__err_wrong_type_n",
+        ),
+        (json!({"params": {}}), "image_async__err_missing_prompt"),
+    ] {
+        let (s, ours) = h.post("/v2/generate/async", Some("0000000000"), body).await;
+        assert_eq!(s, 400, "{ours}");
+        let theirs = capture(capture_name);
+        let keys = |v: &Value| {
+            v["errors"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&ours), keys(&theirs), "{ours}");
+        assert_eq!(ours["message"], theirs["message"]);
+    }
+}

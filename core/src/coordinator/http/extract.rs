@@ -50,19 +50,34 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("A JSON body is required."));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let text = e.to_string();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let value = parsed.map_err(|e| {
+        // Keyed by the field's dotted path, as upstream keys its `errors`
+        // (`params.n`); a missing field by its own name under its parent.
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        let under = |field: &str| match path.as_str() {
+            "." | "" => field.to_owned(),
+            parent => format!("{parent}.{field}"),
+        };
         if let Some(field) = text
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
         {
-            schema_error(field, format!("'{field}' is a required property"))
-        } else if e.is_syntax() || e.is_eof() {
+            schema_error(&under(field), format!("'{field}' is a required property"))
+        } else if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(format!("The body is not valid JSON: {text}"))
-        } else {
+        } else if path == "." || path.is_empty() {
             schema_error("body", text)
+        } else {
+            schema_error(&path, text)
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
