@@ -350,3 +350,28 @@ async fn schema_errors_are_keyed_by_the_fields_path_as_upstream() {
         assert_eq!(ours["message"], theirs["message"]);
     }
 }
+
+#[tokio::test]
+async fn a_deleted_account_still_finds_itself_and_can_do_nothing_else() {
+    // find_user__deleted_self: 200 with `deleted: true`;
+    // image_async__err_deleted_user: 403 DeletedUser.
+    let h = TestHorde::start().await;
+    let user = h.user("u", 100.0, false).await;
+    let (_, me) = h.get("/v2/find_user", Some(&user)).await;
+    let id = me["id"].as_u64().unwrap();
+    // (DELETE /v2/users/{id} is the moderation issue's; the operator's
+    // switch does the same.)
+    h.app
+        .run(|hd| hd.operator_update(id, |u| u.roles.deleted = true))
+        .await
+        .unwrap();
+    let (s, me) = h.get("/v2/find_user", Some(&user)).await;
+    assert_eq!((s, me["deleted"].as_bool()), (200, Some(true)), "{me}");
+    assert_eq!(capture("find_user__deleted_self")["deleted"], true);
+    assert_error(
+        &h.post("/v2/generate/async", Some(&user), json!({"prompt": "x"}))
+            .await,
+        403,
+        "DeletedUser",
+    );
+}

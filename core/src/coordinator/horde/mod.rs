@@ -416,6 +416,18 @@ impl Horde {
         Ok(Caller::User(user.id))
     }
 
+    /// The id of the deleted account `key` belongs to (`None` when the key
+    /// names no account, or one not deleted). Only `find_user` answers a
+    /// deleted account, as upstream does.
+    pub fn deleted_account_of(&self, key: &str) -> Option<u64> {
+        let hash = keys::hash_key(&self.settings.key_salt, key.trim());
+        self.users_by_hash
+            .get(&hash)
+            .and_then(|id| self.users.get(id))
+            .filter(|u| keys::hashes_equal(&u.key_hash, &hash) && u.roles.deleted)
+            .map(|u| u.id)
+    }
+
     /// The hash a key is stored under.
     pub fn key_hash(&self, key: &str) -> String {
         keys::hash_key(&self.settings.key_salt, key)

@@ -48,6 +48,17 @@ async fn find_user(
                 "No user matching the sent API key was found.",
             ));
         }
+        // As upstream: a deleted account still finds itself (`deleted: true`).
+        Err(e) if e.rc() == Some(&Rc::DeletedUser) => {
+            let key = key.unwrap_or_default();
+            return state
+                .read(|h| match h.deleted_account_of(&key) {
+                    Some(id) => h.user_view(id, 1),
+                    None => Err(e),
+                })
+                .await?
+                .map(|u| Json(u).into_response());
+        }
         other => other?,
     };
     state
