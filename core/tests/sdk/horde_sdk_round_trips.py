@@ -348,6 +348,15 @@ def judge_every_answer():
     judge(m.ImageGenerateStatusResponse, f"/v2/generate/status/{image['id']}", method="delete")
     judge(m.TextGenerateStatusResponse, f"/v2/generate/text/status/{text['id']}", method="delete")
     judge(m.AlchemyStatusResponse, f"/v2/interrogate/status/{alchemy['id']}", method="delete")
+    # The worker owner changes, then deletes, one of its workers.
+    mine = [w for w in (judge(m.AllWorkersDetailsResponse, "/v2/workers", WORKER) or []) if w.get("owner")]
+    if mine:
+        wid = mine[0]["id"]
+        judge(m.ModifyWorkerResponse, f"/v2/workers/{wid}", WORKER, "put", {"info": "judged by the SDK"})
+        judge(m.SingleWorkerDetailsResponse, f"/v2/workers/{wid}", WORKER)
+        judge(m.DeleteWorkerResponse, f"/v2/workers/{wid}", WORKER, "delete")
+    else:
+        failures.append("the worker owner sees no worker of its own")
     assert not failures, "the SDK refused these answers:\n" + "\n".join(failures)
     print("every answer validates")
 
