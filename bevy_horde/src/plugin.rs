@@ -174,12 +174,19 @@ pub struct Horde<'w, 's> {
 }
 
 impl Horde<'_, '_> {
-    /// Requests one 512² image of `prompt`; answers the request entity.
+    /// Requests one 512² safe-for-work image of `prompt` from any model;
+    /// answers the request entity. Safe for work (`nsfw: false`), as the
+    /// Godot and C surfaces ask by default, so that a default worker (which
+    /// takes no NSFW work) in the same game serves it.
     pub fn generate_image(&mut self, prompt: impl Into<String>) -> Entity {
-        self.request_image(ImageGenerateRequest::new(prompt))
+        let mut req = ImageGenerateRequest::new(prompt);
+        req.nsfw = Some(false);
+        self.request_image(req)
     }
 
-    /// Requests images as `req` says; answers the request entity.
+    /// Requests images as `req` says; answers the request entity. A field
+    /// left out takes upstream's default: `nsfw` unset means NSFW allowed,
+    /// which a worker with `nsfw = false` skips.
     pub fn request_image(&mut self, req: ImageGenerateRequest) -> Entity {
         self.commands.spawn(HordeImageRequest(req)).id()
     }

@@ -203,6 +203,42 @@ fn images_arrive_as_handles_of_the_requested_size_and_observers_fire() {
     );
 }
 
+#[derive(Resource, Default)]
+struct Requested(Option<Entity>);
+
+fn request_once(mut horde: Horde, mut requested: ResMut<Requested>) {
+    if requested.0.is_none() {
+        requested.0 = Some(horde.generate_image("a lighthouse"));
+    }
+}
+
+#[test]
+fn the_games_own_default_worker_serves_the_one_line_image_request() {
+    // The one-liner names no model and asks for safe-for-work images; a
+    // worker with the default configuration (no NSFW) serves it.
+    let h = horde();
+    let mut w = bevy_horde::HordeWorker::new(
+        "bevy-default-dreamer",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    );
+    w.config.pacing.empty_secs = 0.02;
+    w.config.pacing.idle_secs = 0.02;
+    assert!(!w.config.nsfw, "the default worker takes no NSFW work");
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true));
+    app.init_resource::<Requested>();
+    app.add_systems(Update, request_once);
+    run_until(&mut app, |w| {
+        w.resource::<Requested>()
+            .0
+            .and_then(|e| w.get::<HordeRequestState>(e))
+            .is_some_and(HordeRequestState::is_final)
+    });
+    let e = app.world().resource::<Requested>().0.unwrap();
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    assert_eq!(app.world().get::<HordeImages>(e).unwrap().0.len(), 1);
+}
+
 /// A game system answering text jobs: it "writes" by echoing the prompt.
 fn answer_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
     for j in jobs.read() {
