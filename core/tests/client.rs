@@ -330,13 +330,7 @@ async fn faulted_requests_and_bad_client_agents_fail_clearly() {
 /// A stand-in answering with bodies recorded from a real upstream horde:
 /// `async`, then each `check` in turn (the last repeats), then `status`.
 async fn replay(accepted: &str, checks: &[&str], status: &str, text: bool) -> String {
-    fn capture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/tests/fixtures/upstream/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    let capture = |name: &str| common::capture(name).to_string();
     let accepted = capture(accepted);
     let checks: Arc<Vec<String>> = Arc::new(checks.iter().map(|c| capture(c)).collect());
     let status = if status.is_empty() {

@@ -394,17 +394,7 @@ async fn stale_jobs_are_requeued_and_repeated_faults_fail_the_request() {
     // As upstream: an n=1 request whose worker faulted it twice is over,
     // done with no image and not faulted.
     let id = h.image(&requester, json!({"prompt": "unlucky"})).await;
-    for _ in 0..2 {
-        let pop = h.pop(&owner, "fast", json!({})).await;
-        let (s, v) = h
-            .post(
-                "/v2/generate/submit",
-                Some(&owner),
-                json!({"id": pop["id"], "state": "faulted", "seed": 0}),
-            )
-            .await;
-        assert_eq!((s, v["reward"].as_f64()), (200, Some(0.0)));
-    }
+    fault_jobs(&h, &owner, 2).await;
     let c = h.check(&id).await;
     assert_eq!(
         (
@@ -420,17 +410,7 @@ async fn stale_jobs_are_requeued_and_repeated_faults_fail_the_request() {
     let id = h
         .image(&requester, json!({"prompt": "doomed", "params": {"n": 3}}))
         .await;
-    for _ in 0..3 {
-        let pop = h.pop(&owner, "fast", json!({})).await;
-        let (s, v) = h
-            .post(
-                "/v2/generate/submit",
-                Some(&owner),
-                json!({"id": pop["id"], "state": "faulted", "seed": 0}),
-            )
-            .await;
-        assert_eq!((s, v["reward"].as_f64()), (200, Some(0.0)));
-    }
+    fault_jobs(&h, &owner, 3).await;
     let c = h.check(&id).await;
     assert_eq!(
         (
@@ -441,6 +421,21 @@ async fn stale_jobs_are_requeued_and_repeated_faults_fail_the_request() {
         (Some(true), Some(true), Some(3))
     );
     assert!(h.pop(&owner, "fast", json!({})).await["id"].is_null());
+}
+
+/// Pops `times` jobs as the worker "fast" and submits each as faulted.
+async fn fault_jobs(h: &TestHorde, owner: &str, times: usize) {
+    for _ in 0..times {
+        let pop = h.pop(owner, "fast", json!({})).await;
+        let (s, v) = h
+            .post(
+                "/v2/generate/submit",
+                Some(owner),
+                json!({"id": pop["id"], "state": "faulted", "seed": 0}),
+            )
+            .await;
+        assert_eq!((s, v["reward"].as_f64()), (200, Some(0.0)));
+    }
 }
 
 #[tokio::test]

@@ -7,16 +7,8 @@
 
 mod common;
 
-use common::{TestHorde, assert_error};
+use common::{TestHorde, assert_error, capture};
 use serde_json::{Value, json};
-
-/// The capture `name` (without `.json`).
-fn capture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/upstream")
-        .join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
 
 /// The JSON type of `v`, numbers split into integers and floats.
 fn kind(v: &Value) -> &'static str {

@@ -599,13 +599,7 @@ mod replay {
     use parking_lot::Mutex;
     use serde_json::Value;
 
-    pub fn capture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/upstream/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    pub use crate::common::capture;
 
     /// Which kind of worker the stand-in serves, and its captures.
     #[derive(Clone, Copy, Debug)]

@@ -304,6 +304,15 @@ pub const TINY_WEBP: &[u8] = &[
     0x07, 0x00,
 ];
 
+/// A body recorded from a real upstream horde: `fixtures/upstream/NAME.json`.
+pub fn capture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/upstream")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
 /// Asserts an error answer's status and rc.
 #[track_caller]
 pub fn assert_error(answer: &(u16, Value), status: u16, rc: &str) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::{Connection, Executor};
+use sqlx::{Connection, Executor, Row};
 
 /// Whether the coordinator tests run on PostgreSQL.
 pub fn on_postgres() -> bool {
@@ -56,25 +56,7 @@ pub fn fresh_database() -> String {
             .unwrap_or(0),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let create = {
-        let (server, schema) = (server.clone(), schema.clone());
-        move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&server)
-                    .await
-                    .expect("the tests' PostgreSQL accepts connections");
-                conn.execute(format!("CREATE SCHEMA {schema}").as_str())
-                    .await
-                    .expect("create schema");
-            });
-        }
-    };
-    // Its own thread, so it works inside and outside a runtime.
-    std::thread::spawn(create).join().expect("schema created");
+    on_server(format!("CREATE SCHEMA {schema}"));
     let sep = if server.contains('?') { '&' } else { '?' };
     format!("{server}{sep}options=-csearch_path%3D{schema}")
 }
@@ -117,8 +99,22 @@ pub fn schema_of(url: &str) -> &str {
 /// `horde_cluster`), as a lost connection or a restarted server would.
 /// Answers how many sessions it ended.
 pub fn end_turn_sessions(schema: &str) -> i64 {
-    let (server, schema) = (server(), schema.to_owned());
-    let end = move || {
+    let rows = on_server(format!(
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+         JOIN pg_class c ON c.oid = l.relation
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = '{schema}' AND c.relname = 'horde_cluster'
+           AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
+    ));
+    rows[0].get(0)
+}
+
+/// Runs `sql` (the tests' own statements, with identifiers they made) on
+/// the tests' server, on its own thread and runtime so that it works inside
+/// and outside a runtime; answers the rows.
+fn on_server(sql: String) -> Vec<sqlx::postgres::PgRow> {
+    let server = server();
+    let run = move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -127,18 +123,8 @@ pub fn end_turn_sessions(schema: &str) -> i64 {
             let mut conn = sqlx::PgConnection::connect(&server)
                 .await
                 .expect("the tests' PostgreSQL accepts connections");
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
-                 JOIN pg_class c ON c.oid = l.relation
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = $1 AND c.relname = 'horde_cluster'
-                   AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()",
-            )
-            .bind(schema)
-            .fetch_one(&mut conn)
-            .await
-            .expect("terminate the turn's session")
+            conn.fetch_all(sql.as_str()).await.expect(&sql)
         })
     };
-    std::thread::spawn(end).join().expect("sessions ended")
+    std::thread::spawn(run).join().expect("the statement ran")
 }

@@ -207,27 +207,22 @@ impl Horde {
     /// to the user and moderators (`None` when there are none).
     fn active_generations(&self, user_id: u64) -> Option<serde_json::Value> {
         let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for r in self
-            .requests
-            .values()
-            .filter(|r| r.user_id == user_id && !r.is_done())
-        {
+        let live = self
+            .live_requests
+            .iter()
+            .filter_map(|id| self.requests.get(id));
+        for r in live.filter(|r| r.user_id == user_id) {
             let kind = match r.kind() {
                 crate::api::WorkerType::Text => "text",
                 _ => "image",
             };
             by_kind.entry(kind).or_default().push(&r.id);
         }
-        for i in self.interrogations.values().filter(|i| {
-            i.user_id == user_id
-                && i.forms.iter().any(|f| {
-                    matches!(
-                        f.state,
-                        crate::api::InterrogationState::Waiting
-                            | crate::api::InterrogationState::Processing
-                    )
-                })
-        }) {
+        let live = self
+            .live_interrogations
+            .iter()
+            .filter_map(|id| self.interrogations.get(id));
+        for i in live.filter(|i| i.user_id == user_id) {
             by_kind.entry("alchemy").or_default().push(&i.id);
         }
         (!by_kind.is_empty()).then(|| serde_json::json!(by_kind))

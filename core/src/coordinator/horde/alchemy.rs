@@ -407,14 +407,7 @@ impl Horde {
             {
                 // As upstream: a faulted form goes back to the queue for
                 // another alchemist, until it has faulted too often.
-                f.aborts += 1;
-                f.state = if f.aborts > MAX_FORM_ABORTS {
-                    InterrogationState::Faulted
-                } else {
-                    InterrogationState::Waiting
-                };
-                f.worker_id = None;
-                f.worker_name = None;
+                abort_form(f);
             }
             self.reindex_interrogation(&iid);
             self.mark(Table::Interrogations, iid);
@@ -494,14 +487,7 @@ impl Horde {
         for (iid, i) in &mut self.interrogations {
             for f in &mut i.forms {
                 if f.state == InterrogationState::Processing && now - f.started > FORM_TTL_SECS {
-                    f.aborts += 1;
-                    f.state = if f.aborts > MAX_FORM_ABORTS {
-                        InterrogationState::Faulted
-                    } else {
-                        InterrogationState::Waiting
-                    };
-                    f.worker_id = None;
-                    f.worker_name = None;
+                    abort_form(f);
                     touched.push(iid.clone());
                 }
             }
@@ -512,4 +498,17 @@ impl Horde {
             self.mark(Table::Interrogations, iid);
         }
     }
+}
+
+/// Takes a form back from its alchemist: to the queue again, or faulted
+/// once it has been aborted more than [`MAX_FORM_ABORTS`] times.
+fn abort_form(f: &mut Form) {
+    f.aborts += 1;
+    f.state = if f.aborts > MAX_FORM_ABORTS {
+        InterrogationState::Faulted
+    } else {
+        InterrogationState::Waiting
+    };
+    f.worker_id = None;
+    f.worker_name = None;
 }
