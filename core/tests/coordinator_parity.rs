@@ -367,3 +367,69 @@ async fn a_deleted_account_still_finds_itself_and_can_do_nothing_else() {
         "DeletedUser",
     );
 }
+
+#[tokio::test]
+async fn dry_runs_answer_as_upstream_and_estimate_what_a_shared_key_is_charged() {
+    // image_async__dry_run, text_async__dry_run: 200 (not 202), only a float
+    // `kudos`. image_async__accepted_shared_key: `id` and `kudos`. The
+    // captures hold no request bodies, so upstream's amounts cannot be
+    // compared with ours (our pricing is upstream's legacy formula, see the
+    // README's differences); what a client relies on is checked instead: the
+    // shape, and that the estimate is exactly what the key then pays.
+    let h = TestHorde::start().await;
+    let owner = h.user("owner", 10_000.0, false).await;
+    let cases = [
+        (
+            "/v2/generate/async",
+            json!({"prompt": "a lighthouse", "params": {"width": 576, "height": 512, "steps": 25, "n": 2}}),
+            "image_async__dry_run",
+        ),
+        (
+            "/v2/generate/text/async",
+            json!({"prompt": "once", "params": {"max_length": 120, "max_context_length": 2048}}),
+            "text_async__dry_run",
+        ),
+    ];
+    for (path, body, dry_capture) in cases {
+        let mut dry = body.clone();
+        dry["dry_run"] = json!(true);
+        let (s, estimate) = h.post(path, Some(&owner), dry.clone()).await;
+        let theirs = capture(dry_capture);
+        assert_eq!(
+            s, 200,
+            "{path}: a dry run is not an accepted request: {estimate}"
+        );
+        assert_eq!(
+            estimate.as_object().unwrap().keys().collect::<Vec<_>>(),
+            theirs.as_object().unwrap().keys().collect::<Vec<_>>(),
+            "{path}: {estimate}"
+        );
+        assert_eq!(kind(&estimate["kudos"]), kind(&theirs["kudos"]), "{path}");
+        let estimate = estimate["kudos"].as_f64().unwrap();
+        assert!(estimate > 0.0, "{path}: {estimate}");
+        // A shared key pays the estimate, no more: the same dry run through
+        // the key answers the same, and the key is charged exactly it.
+        let (_, key) = h
+            .put("/v2/sharedkeys", Some(&owner), json!({"kudos": 1000}))
+            .await;
+        let key = key["id"].as_str().unwrap().to_owned();
+        let (_, through_key) = h.post(path, Some(&key), dry).await;
+        assert_eq!(through_key["kudos"].as_f64(), Some(estimate), "{path}");
+        let (s, accepted) = h.post(path, Some(&key), body).await;
+        assert_eq!(s, 202, "{path}: {accepted}");
+        if path == "/v2/generate/async" {
+            // No worker is online here, so the warning keys of
+            // image_async__accepted_no_worker_warning come too.
+            let theirs = capture("image_async__accepted_shared_key");
+            for (field, value) in theirs.as_object().unwrap() {
+                assert_eq!(kind(&accepted[field]), kind(value), "{field}: {accepted}");
+            }
+        }
+        let (_, left) = h.get(&format!("/v2/sharedkeys/{key}"), Some(&owner)).await;
+        let paid = 1000.0 - left["kudos"].as_f64().unwrap();
+        assert!(
+            paid <= estimate + 1e-9,
+            "{path}: the key paid {paid} for an estimate of {estimate}"
+        );
+    }
+}
