@@ -60,10 +60,12 @@ mod request;
 mod systems;
 
 pub use horde_core;
-pub use horde_core::runtime::{JobTicket, WorkerBackend};
-pub use plugin::{Horde, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker};
+pub use horde_core::runtime::{Connection, JobTicket, SourceImage, WorkerBackend};
+pub use plugin::{
+    Horde, HordeConnection, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker,
+};
 pub use request::{
-    FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
+    FormArrived, HordeConnectionChanged, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
     HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
     HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
     HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
@@ -73,11 +75,14 @@ pub use request::{
 /// Everything a game needs, with the Bevy message reader.
 pub mod prelude {
     pub use super::{
-        FormArrived, Horde, HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest,
+        Connection, FormArrived, Horde, HordeConnection, HordeConnectionChanged, HordeEstimate,
+        HordeIdle, HordeQuestionFailed, HordeRequestId, HordeRuntime, JobTicket, WorkerBackend, HordeImageReady, HordeImageRequest,
         HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
         HordeModels, HordePlugin, HordeRequestEnded, HordeRequestState, HordeSet, HordeTextReady,
         HordeTextRequest, HordeTexts, HordeUser, HordeWorker, HordeWorkerJob, HordeWorkerStatus,
         ImageArrived, RequestEnded, TextArrived,
     };
     pub use bevy_ecs::message::MessageReader;
+    pub use horde_core::api::FormName;
+    pub use horde_core::worker::{ImageResult, Job, Offer, Output, WorkKind, WorkerConfig};
 }

@@ -31,6 +31,11 @@ pub struct HordePlugin {
     pub max_in_flight: usize,
     /// A worker to start with the plugin.
     pub worker: Option<HordeWorker>,
+    /// Polling, retries and the give-up bound of every request (see
+    /// [`horde_core::client::lifecycle::Policy`]; results arrive within
+    /// `min_poll` seconds of being done, an unreachable horde fails
+    /// requests after `give_up_after` seconds).
+    pub policy: horde_core::client::lifecycle::Policy,
 }
 
 impl HordePlugin {
@@ -43,6 +48,7 @@ impl HordePlugin {
             client_agent: client.client_agent,
             max_in_flight: 8,
             worker: None,
+            policy: horde_core::client::lifecycle::Policy::default(),
         }
     }
 
@@ -117,6 +123,12 @@ pub enum HordeSet {
     Apply,
 }
 
+/// Whether the horde answers, as last reported (`None` until the first
+/// call was answered or failed). Changes also arrive as
+/// [`crate::HordeConnectionChanged`] messages.
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HordeConnection(pub Option<horde_core::runtime::Connection>);
+
 /// Runtime events drained this frame (kept between frames so no frame allocates).
 #[derive(Resource, Default)]
 pub(crate) struct Drained(pub Vec<Event>);
@@ -128,6 +140,7 @@ impl Plugin for HordePlugin {
         client.api_key = self.api_key.clone();
         let mut config = RuntimeConfig::new(client);
         config.max_in_flight = self.max_in_flight;
+        config.policy = self.policy.clone();
         let runtime = match Runtime::start(config) {
             Ok(rt) => rt,
             // A configuration the game must fix: say so where it is made.
@@ -139,6 +152,9 @@ impl Plugin for HordePlugin {
         app.insert_resource(HordeRuntime(runtime))
             .init_resource::<HordeIdle>()
             .init_resource::<Drained>()
+            .init_resource::<systems::Owners>()
+            .init_resource::<HordeConnection>()
+            .add_message::<crate::request::HordeConnectionChanged>()
             .add_message::<HordeImageReady>()
             .add_message::<HordeTextReady>()
             .add_message::<HordeInterrogationReady>()

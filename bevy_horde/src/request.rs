@@ -6,7 +6,7 @@ use bevy_asset::Handle;
 use bevy_ecs::prelude::*;
 use bevy_image::Image;
 use horde_core::api::{ErrorBody, ImageGenerateRequest, InterrogationRequest, TextGenerateRequest};
-use horde_core::runtime::{JobTicket, RequestId};
+use horde_core::runtime::{Connection, JobTicket, RequestId, SourceImage};
 use horde_core::worker::{Job, WorkerEvent};
 
 /// Spawn to request images.
@@ -32,7 +32,18 @@ pub enum HordeRequestState {
     /// Sent to the runtime; no word from the horde yet.
     #[default]
     Submitted,
-    /// Waiting in the horde's queue.
+    /// Waiting for one of the plugin's `max_in_flight` slots.
+    WaitingForSlot,
+    /// A call failed for a passing reason (rate limited, no answer, a 5xx)
+    /// and is tried again; past the plugin's `give_up_after` the request
+    /// fails with `ServerUnreachable`.
+    Retrying {
+        /// Why, in words.
+        message: String,
+        /// Seconds until the next attempt.
+        retry_in: f64,
+    },
+    /// Waiting in the horde's queue (a worker has none of its jobs yet).
     Queued {
         /// 1-based position.
         position: u32,
@@ -124,7 +135,9 @@ pub struct HordeInterrogationReady {
     pub result: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A request ended: done, failed or cancelled (message).
+/// A request ended: done, failed or cancelled (message). Exactly one per
+/// request, cancelled ones included (a despawned entity's request ends as
+/// `Cancelled`, a replaced request too).
 #[derive(Message, Clone, Debug)]
 pub struct HordeRequestEnded {
     /// The request entity (already despawned when it was cancelled that way).
@@ -190,6 +203,18 @@ pub struct HordeWorkerJob {
     pub ticket: JobTicket,
     /// The job.
     pub job: Job,
+    /// The job's source image (img2img, or the image a form works on),
+    /// already decoded on the runtime's threads.
+    pub source: Option<SourceImage>,
+}
+
+/// Whether the horde answers changed (message); the current state is in
+/// the [`crate::HordeConnection`] resource.
+#[derive(Message, Clone, Debug)]
+pub struct HordeConnectionChanged {
+    /// Reachable, retrying, or unreachable (requests then fail: show the
+    /// player "offline").
+    pub state: Connection,
 }
 
 /// What an image request would cost: the answer to [`crate::Horde::estimate_image`] (message).

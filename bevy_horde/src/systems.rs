@@ -3,18 +3,18 @@
 
 use std::collections::HashMap;
 
-use bevy_asset::{Assets, RenderAssetUsages};
+use bevy_asset::{Assets, Handle, RenderAssetUsages};
 use bevy_ecs::lifecycle::Remove;
 use bevy_ecs::prelude::*;
 use bevy_image::Image;
-use horde_core::runtime::{Event, RequestId};
+use horde_core::runtime::{Event, RequestId, RetryCause};
 use wgpu_types::{Extent3d, TextureDimension, TextureFormat};
 
-use crate::plugin::{Drained, HordeIdle, HordeRuntime, HordeWorker};
+use crate::plugin::{Drained, HordeConnection, HordeIdle, HordeRuntime, HordeWorker};
 use crate::request::{
     FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
-    HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
-    HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
+    HordeConnectionChanged, HordeInterrogation, HordeInterrogationReady,
+    HordeInterrogationRequest, HordeModels, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
     HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
     RequestEnded, TextArrived,
 };
@@ -27,19 +27,33 @@ type NewRequests<'w, 's> = Query<
         Option<&'static HordeImageRequest>,
         Option<&'static HordeTextRequest>,
         Option<&'static HordeInterrogationRequest>,
+        Option<&'static HordeRequestId>,
+        Option<&'static HordeRequestState>,
     ),
-    (
-        Without<HordeRequestId>,
-        Or<(
-            Added<HordeImageRequest>,
-            Added<HordeTextRequest>,
-            Added<HordeInterrogationRequest>,
-        )>,
-    ),
+    Or<(
+        Added<HordeImageRequest>,
+        Added<HordeTextRequest>,
+        Added<HordeInterrogationRequest>,
+    )>,
 >;
 
-pub(crate) fn submit(mut commands: Commands, runtime: Res<HordeRuntime>, new: NewRequests) {
-    for (entity, image, text, interrogation) in &new {
+/// Which entity each request the runtime still runs belongs to: kept
+/// across frames (filled by `submit`, emptied as requests end), so a
+/// request whose entity was despawned or lost its id still ends once.
+#[derive(Resource, Default)]
+pub(crate) struct Owners(HashMap<RequestId, Entity>);
+
+/// Sends new requests. A request inserted on an entity that already had
+/// one replaces it: the old one is cancelled (its end is still announced,
+/// as a message) and its results are cleared.
+pub(crate) fn submit(
+    mut commands: Commands,
+    runtime: Option<Res<HordeRuntime>>,
+    mut owners: ResMut<Owners>,
+    new: NewRequests,
+) {
+    let Some(runtime) = runtime else { return };
+    for (entity, image, text, interrogation, old, state) in &new {
         let id = if let Some(r) = image {
             runtime.0.submit_image(r.0.clone())
         } else if let Some(r) = text {
@@ -49,33 +63,64 @@ pub(crate) fn submit(mut commands: Commands, runtime: Res<HordeRuntime>, new: Ne
         } else {
             continue;
         };
-        commands
-            .entity(entity)
-            .insert((HordeRequestId(id), HordeRequestState::Submitted));
+        if let Some(old) = old
+            && !state.is_some_and(HordeRequestState::is_final)
+        {
+            runtime.0.cancel(old.0);
+        }
+        owners.0.insert(id, entity);
+        let Ok(mut e) = commands.get_entity(entity) else {
+            continue;
+        };
+        if old.is_some() {
+            e.remove::<(HordeImages, HordeTexts, HordeInterrogation)>();
+        }
+        e.try_insert((HordeRequestId(id), HordeRequestState::Submitted));
     }
 }
 
 pub(crate) fn start_worker(
     worker: Option<Res<HordeWorker>>,
-    runtime: Res<HordeRuntime>,
-    idle: Res<HordeIdle>,
+    runtime: Option<Res<HordeRuntime>>,
+    idle: Option<Res<HordeIdle>>,
+    mut had: Local<bool>,
 ) {
-    if let Some(w) = worker
-        && w.is_added()
-    {
-        runtime
-            .0
-            .start_worker(w.config.clone(), w.backend.clone(), idle.0);
+    let Some(runtime) = runtime else { return };
+    let present = worker.is_some();
+    match worker {
+        Some(w) if w.is_added() => {
+            let idle = idle.is_some_and(|i| i.0);
+            runtime
+                .0
+                .start_worker(w.config.clone(), w.backend.clone(), idle);
+        }
+        // The game removed the worker: it finishes its job and stops.
+        None if *had => runtime.0.stop_workers(),
+        _ => {}
+    }
+    *had = present;
+}
+
+pub(crate) fn follow_idle(
+    idle: Option<Res<HordeIdle>>,
+    runtime: Option<Res<HordeRuntime>>,
+    mut sent: Local<Option<bool>>,
+) {
+    let Some(runtime) = runtime else { return };
+    // A missing `HordeIdle` means the player is not idle.
+    let now = idle.is_some_and(|i| i.0);
+    match *sent {
+        None => *sent = Some(now),
+        Some(before) if before != now => {
+            runtime.0.set_idle(now);
+            *sent = Some(now);
+        }
+        Some(_) => {}
     }
 }
 
-pub(crate) fn follow_idle(idle: Res<HordeIdle>, runtime: Res<HordeRuntime>) {
-    if idle.is_changed() && !idle.is_added() {
-        runtime.0.set_idle(idle.0);
-    }
-}
-
-pub(crate) fn poll(runtime: Res<HordeRuntime>, mut drained: ResMut<Drained>) {
+pub(crate) fn poll(runtime: Option<Res<HordeRuntime>>, mut drained: ResMut<Drained>) {
+    let Some(runtime) = runtime else { return };
     // `drain_events` allocates nothing when nothing is pending, and the
     // buffer keeps its capacity between frames.
     runtime
@@ -83,58 +128,118 @@ pub(crate) fn poll(runtime: Res<HordeRuntime>, mut drained: ResMut<Drained>) {
         .drain_events(&mut drained.bypass_change_detection().0);
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The results of one request gathered in one frame, inserted together
+/// (one deferred insert per result would keep only the last).
+#[derive(Default)]
+struct Gathered {
+    images: Vec<Handle<Image>>,
+    texts: Vec<String>,
+    forms: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An entity event to trigger once the frame's results are in place.
+enum Announce {
+    Image(ImageArrived),
+    Text(TextArrived),
+    Form(FormArrived),
+    Ended(RequestEnded),
+}
+
+type Requests<'w, 's> = Query<
+    'w,
+    's,
+    (
+        Option<&'static HordeRequestId>,
+        &'static mut HordeRequestState,
+        Option<&'static mut HordeImages>,
+        Option<&'static mut HordeTexts>,
+        Option<&'static mut HordeInterrogation>,
+    ),
+>;
+
+/// Applies the frame's events: states, results, messages, entity events.
 pub(crate) fn apply(
     mut commands: Commands,
     mut drained: ResMut<Drained>,
+    mut owners: ResMut<Owners>,
     mut images: Option<ResMut<Assets<Image>>>,
-    ids: Query<(Entity, &HordeRequestId)>,
-    mut states: Query<&mut HordeRequestState>,
-    mut held_images: Query<&mut HordeImages>,
-    mut held_texts: Query<&mut HordeTexts>,
-    mut held_forms: Query<&mut HordeInterrogation>,
+    mut requests: Requests,
+    mut connection: ResMut<HordeConnection>,
     mut out: ApplyWriters,
 ) {
     if drained.0.is_empty() {
         return;
     }
-    let owners: HashMap<RequestId, Entity> = ids.iter().map(|(e, id)| (id.0, e)).collect();
+    let mut gathered: HashMap<Entity, Gathered> = HashMap::new();
+    let mut announce = Vec::new();
     for event in drained.0.drain(..) {
-        let owner = |id: &RequestId| owners.get(id).copied();
+        let ends = event.ends_request();
+        let owner = event.request().and_then(|id| {
+            let e = *owners.0.get(&id)?;
+            // The entity's own request, or the one whose id it lost; not
+            // an older request it replaced.
+            let current = requests
+                .get(e)
+                .is_ok_and(|(held, ..)| held.is_none_or(|h| h.0 == id));
+            if ends {
+                owners.0.remove(&id);
+            }
+            Some((e, current))
+        });
         match event {
             Event::Queued {
-                id,
                 position,
                 wait_time,
-            } => {
-                if let Some(e) = owner(&id)
-                    && let Ok(mut s) = states.get_mut(e)
-                {
-                    *s = HordeRequestState::Queued {
-                        position,
-                        wait_time,
-                    };
-                }
-            }
+                ..
+            } => set_state(
+                &mut requests,
+                owner,
+                HordeRequestState::Queued {
+                    position,
+                    wait_time,
+                },
+            ),
+            // Nothing handed out yet is still queued, not processing.
             Event::Progress {
-                id,
+                processing: 0,
+                finished: 0,
+                ..
+            } => {}
+            Event::Progress {
                 waiting,
                 processing,
                 finished,
                 ..
-            } => {
-                if let Some(e) = owner(&id)
-                    && let Ok(mut s) = states.get_mut(e)
-                {
-                    *s = HordeRequestState::Processing {
-                        waiting,
-                        processing,
-                        finished,
-                    };
-                }
+            } => set_state(
+                &mut requests,
+                owner,
+                HordeRequestState::Processing {
+                    waiting,
+                    processing,
+                    finished,
+                },
+            ),
+            Event::WaitingForSlot { .. } => {
+                set_state(&mut requests, owner, HordeRequestState::WaitingForSlot);
+            }
+            Event::Retrying {
+                cause, retry_in, ..
+            } => set_state(
+                &mut requests,
+                owner,
+                HordeRequestState::Retrying {
+                    message: match cause {
+                        RetryCause::RateLimited => "the horde asked to slow down".to_owned(),
+                        RetryCause::Unreachable(why) => why,
+                    },
+                    retry_in,
+                },
+            ),
+            Event::Connection { state } => {
+                connection.0 = Some(state.clone());
+                out.connection.write(HordeConnectionChanged { state });
             }
             Event::ImageReady {
-                id,
                 index,
                 width,
                 height,
@@ -143,7 +248,7 @@ pub(crate) fn apply(
                 worker,
                 ..
             } => {
-                let (Some(e), Some(assets)) = (owner(&id), images.as_deref_mut()) else {
+                let (Some((e, current)), Some(assets)) = (owner, images.as_deref_mut()) else {
                     continue;
                 };
                 let image = Image::new(
@@ -158,73 +263,66 @@ pub(crate) fn apply(
                     RenderAssetUsages::default(),
                 );
                 let handle = assets.add(image);
-                match held_images.get_mut(e) {
-                    Ok(mut held) => held.0.push(handle.clone()),
-                    Err(_) => {
-                        commands.entity(e).insert(HordeImages(vec![handle.clone()]));
-                    }
+                if current {
+                    gathered.entry(e).or_default().images.push(handle.clone());
+                    announce.push(Announce::Image(ImageArrived {
+                        entity: e,
+                        image: handle.clone(),
+                    }));
                 }
                 out.images.write(HordeImageReady {
                     entity: e,
                     index,
-                    image: handle.clone(),
+                    image: handle,
                     seed,
                     worker,
                 });
-                commands.trigger(ImageArrived {
-                    entity: e,
-                    image: handle,
-                });
             }
-            Event::TextReady {
-                id, text, worker, ..
-            } => {
-                let Some(e) = owner(&id) else { continue };
-                match held_texts.get_mut(e) {
-                    Ok(mut held) => held.0.push(text.clone()),
-                    Err(_) => {
-                        commands.entity(e).insert(HordeTexts(vec![text.clone()]));
-                    }
+            Event::TextReady { text, worker, .. } => {
+                let Some((e, current)) = owner else { continue };
+                if current {
+                    gathered.entry(e).or_default().texts.push(text.clone());
+                    announce.push(Announce::Text(TextArrived {
+                        entity: e,
+                        text: text.clone(),
+                    }));
                 }
                 out.texts.write(HordeTextReady {
                     entity: e,
-                    text: text.clone(),
+                    text,
                     worker,
                 });
-                commands.trigger(TextArrived { entity: e, text });
             }
-            Event::InterrogationReady { id, form, result } => {
-                let Some(e) = owner(&id) else { continue };
-                match held_forms.get_mut(e) {
-                    Ok(mut held) => held.0.extend(result.clone()),
-                    Err(_) => {
-                        commands
-                            .entity(e)
-                            .insert(HordeInterrogation(result.clone()));
-                    }
+            Event::InterrogationReady { form, result, .. } => {
+                let Some((e, current)) = owner else { continue };
+                if current {
+                    gathered.entry(e).or_default().forms.extend(result.clone());
+                    announce.push(Announce::Form(FormArrived {
+                        entity: e,
+                        form: form.clone(),
+                        result: result.clone(),
+                    }));
                 }
                 out.forms.write(HordeInterrogationReady {
-                    entity: e,
-                    form: form.clone(),
-                    result: result.clone(),
-                });
-                commands.trigger(FormArrived {
                     entity: e,
                     form,
                     result,
                 });
             }
-            Event::Completed { id } => end(
-                &mut commands,
-                &mut states,
+            Event::Completed { .. } => {
+                end(&mut requests, &mut out, &mut announce, owner, HordeRequestState::Done);
+            }
+            Event::Cancelled { .. } => end(
+                &mut requests,
                 &mut out,
-                owner(&id),
-                HordeRequestState::Done,
+                &mut announce,
+                owner,
+                HordeRequestState::Cancelled,
             ),
             Event::Failed { id, error } => {
                 let state = HordeRequestState::failed(&error);
-                match owner(&id) {
-                    Some(e) => end(&mut commands, &mut states, &mut out, Some(e), state),
+                match owner {
+                    Some(_) => end(&mut requests, &mut out, &mut announce, owner, state),
                     None => {
                         out.questions
                             .failed
@@ -246,25 +344,75 @@ pub(crate) fn apply(
             Event::User { id, user } => {
                 out.questions.users.write(HordeUser { request: id, user });
             }
-            Event::Cancelled { id } => {
-                end(
-                    &mut commands,
-                    &mut states,
-                    &mut out,
-                    owner(&id),
-                    HordeRequestState::Cancelled,
-                );
-            }
             Event::Worker { name, event } => {
                 out.status.write(HordeWorkerStatus {
                     worker: name,
                     event,
                 });
             }
-            Event::WorkerJob { ticket, job } => {
-                out.jobs.write(HordeWorkerJob { ticket, job: *job });
+            Event::WorkerJob {
+                ticket,
+                job,
+                source,
+            } => {
+                out.jobs.write(HordeWorkerJob {
+                    ticket,
+                    job: *job,
+                    source,
+                });
             }
         }
+    }
+    // Results first, in one update per entity, then the entity events, so
+    // an observer sees every result of the frame — and may despawn the
+    // entity without a later insert failing.
+    for (e, got) in gathered {
+        let Ok((_, _, held_images, held_texts, held_forms)) = requests.get_mut(e) else {
+            continue;
+        };
+        let Ok(mut entity) = commands.get_entity(e) else {
+            continue;
+        };
+        if !got.images.is_empty() {
+            match held_images {
+                Some(mut held) => held.0.extend(got.images),
+                None => {
+                    entity.try_insert(HordeImages(got.images));
+                }
+            }
+        }
+        if !got.texts.is_empty() {
+            match held_texts {
+                Some(mut held) => held.0.extend(got.texts),
+                None => {
+                    entity.try_insert(HordeTexts(got.texts));
+                }
+            }
+        }
+        if !got.forms.is_empty() {
+            match held_forms {
+                Some(mut held) => held.0.extend(got.forms),
+                None => {
+                    entity.try_insert(HordeInterrogation(got.forms));
+                }
+            }
+        }
+    }
+    for a in announce {
+        match a {
+            Announce::Image(e) => commands.trigger(e),
+            Announce::Text(e) => commands.trigger(e),
+            Announce::Form(e) => commands.trigger(e),
+            Announce::Ended(e) => commands.trigger(e),
+        }
+    }
+}
+
+fn set_state(requests: &mut Requests, owner: Option<(Entity, bool)>, state: HordeRequestState) {
+    if let Some((e, true)) = owner
+        && let Ok((_, mut s, ..)) = requests.get_mut(e)
+    {
+        *s = state;
     }
 }
 
@@ -277,6 +425,7 @@ pub(crate) struct ApplyWriters<'w> {
     ended: MessageWriter<'w, HordeRequestEnded>,
     status: MessageWriter<'w, HordeWorkerStatus>,
     jobs: MessageWriter<'w, HordeWorkerJob>,
+    connection: MessageWriter<'w, HordeConnectionChanged>,
     questions: QuestionWriters<'w>,
 }
 
@@ -289,22 +438,24 @@ pub(crate) struct QuestionWriters<'w> {
     failed: MessageWriter<'w, HordeQuestionFailed>,
 }
 
+/// A request ended: exactly one [`HordeRequestEnded`] message, and one
+/// [`RequestEnded`] entity event while the entity still holds it.
 fn end(
-    commands: &mut Commands,
-    states: &mut Query<&mut HordeRequestState>,
+    requests: &mut Requests,
     out: &mut ApplyWriters,
-    entity: Option<Entity>,
+    announce: &mut Vec<Announce>,
+    owner: Option<(Entity, bool)>,
     state: HordeRequestState,
 ) {
-    let Some(e) = entity else { return };
-    if let Ok(mut s) = states.get_mut(e) {
-        *s = state.clone();
+    let Some((e, current)) = owner else { return };
+    if current {
+        set_state(requests, owner, state.clone());
+        announce.push(Announce::Ended(RequestEnded {
+            entity: e,
+            state: state.clone(),
+        }));
     }
-    out.ended.write(HordeRequestEnded {
-        entity: e,
-        state: state.clone(),
-    });
-    commands.trigger(RequestEnded { entity: e, state });
+    out.ended.write(HordeRequestEnded { entity: e, state });
 }
 
 /// A request entity despawned (or its id removed) before it ended: cancel
@@ -313,9 +464,10 @@ fn end(
 pub(crate) fn cancel_removed(
     removed: On<Remove, HordeRequestId>,
     ids: Query<(&HordeRequestId, Option<&HordeRequestState>)>,
-    runtime: Res<HordeRuntime>,
+    runtime: Option<Res<HordeRuntime>>,
 ) {
-    if let Ok((id, state)) = ids.get(removed.entity)
+    if let Some(runtime) = runtime
+        && let Ok((id, state)) = ids.get(removed.entity)
         && !state.is_some_and(HordeRequestState::is_final)
     {
         runtime.0.cancel(id.0);

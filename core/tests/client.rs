@@ -175,7 +175,7 @@ async fn a_vanished_server_fails_without_hanging() {
     drop(listener); // nothing listens there now
     let c = client(&format!("http://{addr}/api"), "0000000000");
     let policy = Policy {
-        max_retries: 3,
+        give_up_after: 0.3,
         ..fast()
     };
     let mut notes = Vec::new();
@@ -190,7 +190,20 @@ async fn a_vanished_server_fails_without_hanging() {
         Some(Rc::Unknown("ServerUnreachable".into())),
         "{err}"
     );
-    assert!(matches!(notes.as_slice(), [Note::Failed(_)]));
+    assert!(err.message.contains("onnect"), "the cause is kept: {err}");
+    let (last, retries) = notes.split_last().unwrap();
+    assert!(matches!(last, Note::Failed(_)), "{notes:?}");
+    assert!(
+        !retries.is_empty()
+            && retries.iter().all(|n| matches!(
+                n,
+                Note::Retrying {
+                    cause: horde_core::client::lifecycle::RetryCause::Unreachable(_),
+                    ..
+                }
+            )),
+        "{notes:?}"
+    );
 }
 
 /// A stub horde: the first async call is rate-limited, later ones succeed;

@@ -12,7 +12,7 @@ use common::TestHorde;
 use horde_core::api::{ImageGenerateRequest, ImageParams, Rc, TextGenerateRequest};
 use horde_core::client::ClientConfig;
 use horde_core::client::lifecycle::Policy;
-use horde_core::runtime::{Event, RequestId, Runtime, RuntimeConfig};
+use horde_core::runtime::{Connection, Event, RequestId, RetryCause, Runtime, RuntimeConfig};
 use serde_json::json;
 
 fn runtime(api: &str, key: &str) -> Runtime {
@@ -97,6 +97,8 @@ async fn images_and_texts_arrive_as_events() {
     });
     let id = rt.submit_image(req);
     let queued = events_until(&rt, |e| e.iter().any(|e| matches!(e, Event::Queued { .. }))).await;
+    let mut queued = queued;
+    queued.retain(|e| !matches!(e, Event::Connection { .. }));
     assert!(
         matches!(queued[0], Event::Queued { id: i, position: 1, .. } if i == id),
         "{queued:?}"
@@ -434,7 +436,13 @@ async fn find_user_answers_with_the_keys_user_and_a_wrong_key_fails() {
     let key = h.user("player", 42.0, false).await;
     let rt = runtime(&h.api, &key);
     let id = rt.find_user();
-    let events = events_until(&rt, |e| e.iter().any(|e| matches!(e, Event::User { .. }))).await;
+    let reachable = |e: &Event| matches!(e, Event::Connection { state: Connection::Reachable });
+    let mut events = events_until(&rt, |e| {
+        e.iter().any(|e| matches!(e, Event::User { .. })) && e.iter().any(reachable)
+    })
+    .await;
+    // The first answer also says the horde is reachable (in either order).
+    events.retain(|e| !reachable(e));
     match &events[..] {
         [Event::User { id: got, user }] => {
             assert_eq!(*got, id);
@@ -446,9 +454,109 @@ async fn find_user_answers_with_the_keys_user_and_a_wrong_key_fails() {
 
     let stranger = runtime(&h.api, "not-a-key-of-this-horde");
     let id = stranger.find_user();
-    let events = events_until(&stranger, ended(id)).await;
+    let mut events = events_until(&stranger, ended(id)).await;
+    // A refusal is an answer: the horde is reachable.
+    events.retain(|e| !reachable(e));
     assert!(
         matches!(&events[..], [Event::Failed { id: got, .. }] if *got == id),
         "{events:?}"
     );
+}
+
+/// A loopback address nothing listens on.
+fn nobody_listens() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/api")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_horde_ends_every_request_with_the_network_cause_and_says_so() {
+    let mut client = ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    client.base_url = nobody_listens();
+    let mut config = RuntimeConfig::new(client);
+    config.policy = Policy {
+        backoff: 0.02,
+        max_backoff: 0.1,
+        give_up_after: 0.5,
+        ..Policy::default()
+    };
+    config.max_in_flight = 2;
+    config.shutdown_grace = Duration::from_millis(200);
+    let rt = Runtime::start(config).unwrap();
+    let ids = [
+        rt.submit_image(ImageGenerateRequest::new("offline")),
+        rt.submit_text(horde_core::api::TextGenerateRequest::new("offline")),
+        rt.submit_interrogation(horde_core::api::InterrogationRequest {
+            source_image: "https://example.invalid/a.webp".into(),
+            forms: vec![horde_core::api::InterrogationFormRequest {
+                name: horde_core::api::FormName::Analysis(horde_core::api::AnalysisForm::Caption),
+                payload: None,
+            }],
+            trusted_workers: None,
+            slow_workers: None,
+            webhook: None,
+        }),
+    ];
+    let question = rt.find_user();
+    let all = events_until(&rt, |e| {
+        ids.iter()
+            .chain([&question])
+            .all(|id| e.iter().any(|e| e.request() == Some(*id) && e.ends_request()))
+            && e.iter().any(|e| {
+                matches!(e, Event::Connection { state: Connection::Unreachable { .. } })
+            })
+    })
+    .await;
+    for id in ids {
+        let mine: Vec<&Event> = all.iter().filter(|e| e.request() == Some(id)).collect();
+        let (last, before) = mine.split_last().unwrap();
+        match last {
+            Event::Failed { error, .. } => {
+                assert_eq!(error.rc.as_ref().map(|rc| rc.as_str()), Some("ServerUnreachable"));
+                assert!(
+                    error.message.to_lowercase().contains("connect"),
+                    "the cause is kept: {error}"
+                );
+            }
+            other => panic!("{id:?} ended as {other:?}"),
+        }
+        assert!(
+            before.iter().any(|e| matches!(
+                e,
+                Event::Retrying { cause: RetryCause::Unreachable(_), .. }
+            )),
+            "{id:?} retried before failing: {mine:?}"
+        );
+        assert_eq!(mine.iter().filter(|e| e.ends_request()).count(), 1);
+        assert!(!rt.is_pending(id));
+    }
+    // The third request waited for one of the two slots.
+    assert!(
+        all.iter()
+            .any(|e| matches!(e, Event::WaitingForSlot { in_flight: 2, .. })),
+        "{all:?}"
+    );
+    // The connection went from retrying to unreachable, once each.
+    let states: Vec<&Connection> = all
+        .iter()
+        .filter_map(|e| match e {
+            Event::Connection { state } => Some(state),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            &states[..],
+            [Connection::Retrying { .. }, Connection::Unreachable { cause }] if cause.to_lowercase().contains("connect")
+        ),
+        "{states:?}"
+    );
+    // Quitting with nothing reachable does not hang on cancels.
+    let pending = rt.submit_image(ImageGenerateRequest::new("left behind"));
+    assert!(rt.is_pending(pending));
+    let quit = Instant::now();
+    drop(rt);
+    assert!(quit.elapsed() < Duration::from_secs(10), "{:?}", quit.elapsed());
 }

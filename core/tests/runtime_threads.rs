@@ -29,7 +29,7 @@ fn two_threads_a_wake_callback_and_a_clean_shutdown() {
     client.base_url = format!("http://{addr}/api");
     let mut config = RuntimeConfig::new(client);
     config.policy = Policy {
-        max_retries: 1,
+        give_up_after: 0.0,
         backoff: 0.01,
         ..Policy::default()
     };

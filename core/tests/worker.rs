@@ -165,7 +165,7 @@ async fn a_game_answers_text_jobs_and_requests_text_through_one_runtime() {
     let events = events_until(
         &rt,
         |rt, e| {
-            if let Event::WorkerJob { ticket, job } = e
+            if let Event::WorkerJob { ticket, job, .. } = e
                 && let Job::Text(t) = &**job
             {
                 assert_eq!(t.max_length, 16);

@@ -48,10 +48,24 @@ pub struct horde_config {
     pub wake: horde_wake_fn,
     /// Passed to `wake`.
     pub wake_userdata: *mut c_void,
+    // Added later: an older caller's smaller struct leaves them at their defaults.
+    /// How long the horde may stay unreachable (no connection, timeouts,
+    /// 5xx answers in a row) before a request fails with
+    /// `HORDE_STATUS_NETWORK` and the cause, in milliseconds; 0 is 30 000.
+    /// Calls are retried with back-off until then (`HORDE_EVENT_RETRYING`).
+    pub give_up_after_ms: u32,
+    /// Milliseconds between status checks while a request's job may
+    /// finish (a result is delivered at most this long after it is done);
+    /// 0 is 1 000. A request only queued is checked less often (a quarter
+    /// of the horde's wait estimate, at most 5 s).
+    pub poll_interval_ms: u32,
+    /// Longest `horde_client_free` waits for cancels and maintenance to
+    /// reach the horde, in milliseconds; 0 is 1 000. `UINT32_MAX`: do not wait.
+    pub shutdown_grace_ms: u32,
 }
 
 impl Versioned for horde_config {
-    const MIN_SIZE: usize = std::mem::size_of::<horde_config>();
+    const MIN_SIZE: usize = std::mem::offset_of!(horde_config, give_up_after_ms);
     fn defaults() -> Self {
         Self {
             struct_size: std::mem::size_of::<Self>(),
@@ -63,25 +77,26 @@ impl Versioned for horde_config {
             request_timeout_ms: 0,
             wake: None,
             wake_userdata: std::ptr::null_mut(),
+            give_up_after_ms: 0,
+            poll_interval_ms: 0,
+            shutdown_grace_ms: 0,
         }
     }
 }
 
-/// The client: a runtime with its two threads, the ids it has handed out
-/// and not yet seen end, the job tickets not yet answered, and the storage
-/// of the last polled event.
+/// The client: a runtime with its two threads (which also knows the ids
+/// not yet ended), the job tickets not yet answered, and the storage of the
+/// last polled event.
 pub struct horde_client {
     pub(crate) runtime: Runtime,
-    pub(crate) pending: Mutex<HashSet<u64>>,
     pub(crate) jobs: Mutex<HashMap<u64, JobShape>>,
     pub(crate) workers: Mutex<HashSet<String>>,
     slot: Mutex<EventSlot>,
 }
 
 impl horde_client {
-    /// Remembers a request id until its final event is polled.
+    /// The C id of a request the runtime tracks until its final event is polled.
     pub(crate) fn track(&self, id: RequestId) -> u64 {
-        self.pending.lock().insert(id.0);
         id.0
     }
 
@@ -94,17 +109,6 @@ impl horde_client {
         };
         if let Some(info) = slot.fill(event, ev) {
             self.jobs.lock().insert(ev.id, info);
-        }
-        use crate::event::horde_event_kind::*;
-        if matches!(
-            ev.kind,
-            HORDE_EVENT_COMPLETED
-                | HORDE_EVENT_FAILED
-                | HORDE_EVENT_CANCELLED
-                | HORDE_EVENT_ESTIMATED
-                | HORDE_EVENT_MODELS
-        ) {
-            self.pending.lock().remove(&ev.id);
         }
     }
 }
@@ -143,6 +147,18 @@ fn client_config(config: &horde_config) -> Result<RuntimeConfig, Failure> {
     let mut runtime = RuntimeConfig::new(client);
     if config.request_timeout_ms > 0 {
         runtime.policy.deadline = Some(f64::from(config.request_timeout_ms) / 1000.0);
+    }
+    if config.give_up_after_ms > 0 {
+        runtime.policy.give_up_after = f64::from(config.give_up_after_ms) / 1000.0;
+    }
+    if config.poll_interval_ms > 0 {
+        runtime.policy.min_poll = f64::from(config.poll_interval_ms) / 1000.0;
+        runtime.policy.max_poll = runtime.policy.max_poll.max(runtime.policy.min_poll);
+    }
+    match config.shutdown_grace_ms {
+        0 => {}
+        u32::MAX => runtime.shutdown_grace = Duration::ZERO,
+        ms => runtime.shutdown_grace = Duration::from_millis(u64::from(ms)),
     }
     if config.max_in_flight > 0 {
         runtime.max_in_flight = config.max_in_flight as usize;
@@ -199,7 +215,6 @@ pub unsafe extern "C" fn horde_client_new(
         })?;
         let client = Box::new(horde_client {
             runtime,
-            pending: Mutex::new(HashSet::new()),
             jobs: Mutex::new(HashMap::new()),
             workers: Mutex::new(HashSet::new()),
             slot: Mutex::new(EventSlot::default()),
@@ -209,9 +224,10 @@ pub unsafe extern "C" fn horde_client_new(
     })
 }
 
-/// Frees a client: cancels its outstanding requests on the horde (waiting
-/// at most 5 seconds for the horde to hear it), hands its workers' jobs
-/// back, puts its workers in maintenance, and joins its threads. Pointers
+/// Frees a client: cancels its outstanding requests on the horde, hands its
+/// workers' jobs back and puts its workers in maintenance — waiting at most
+/// `config.shutdown_grace_ms` (1 second by default) for the horde to hear
+/// it — and joins its threads. Pointers
 /// from its last event become invalid. NULL is a no-op.
 ///
 /// # Safety
@@ -263,7 +279,7 @@ pub unsafe extern "C" fn horde_client_cancel(client: *const horde_client, id: u6
     guard(|| {
         // SAFETY: the caller's contract.
         let client = unsafe { arg(client, "client") }?;
-        if !client.pending.lock().contains(&id) {
+        if !client.runtime.is_pending(RequestId(id)) {
             return Err(Failure::new(
                 horde_status::HORDE_STATUS_NOT_FOUND,
                 format!("no pending request has id {id}"),
@@ -301,7 +317,7 @@ pub unsafe extern "C" fn horde_client_is_pending(
         // SAFETY: the caller's contract.
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
-        *unsafe { out(pending_out, "pending_out") }? = client.pending.lock().contains(&id);
+        *unsafe { out(pending_out, "pending_out") }? = client.runtime.is_pending(RequestId(id));
         Ok(())
     })
 }

@@ -5,7 +5,7 @@
 
 use std::ffi::{CStr, CString, c_char};
 
-use horde_core::runtime::Event;
+use horde_core::runtime::{Connection, Event, RetryCause};
 use horde_core::runtime::surface::JobShape;
 use horde_core::worker::{Job, WorkKind, WorkerEvent};
 
@@ -56,6 +56,23 @@ pub enum horde_event_kind {
     /// Who the client's API key belongs to: `json`, the horde's user object
     /// (`username`, `kudos`, …), `kudos`. The id is done.
     HORDE_EVENT_USER = 13,
+    /// A call for the request failed for a passing reason and is tried
+    /// again: `status` is `HORDE_STATUS_RATE_LIMITED` (the horde answered
+    /// 429) or `HORDE_STATUS_NETWORK` (no answer, or a 5xx), `rc`
+    /// `RateLimited` or `ServerUnreachable`, `message` the cause,
+    /// `wait_time` the whole seconds until the next attempt (rounded up),
+    /// `json` `{"retry_in": SECONDS}` exactly. The id is not done.
+    HORDE_EVENT_RETRYING = 14,
+    /// Whether the horde answers changed (`id` is 0): `rc` is `Reachable`
+    /// (`status` `HORDE_STATUS_OK`), `Retrying` (calls fail and are retried)
+    /// or `Unreachable` (they failed for `give_up_after_ms`; requests fail
+    /// with `HORDE_STATUS_NETWORK` — show the player "offline"), both with
+    /// `status` `HORDE_STATUS_NETWORK` and `message` the cause.
+    HORDE_EVENT_CONNECTION = 15,
+    /// The request waits for one of the client's `max_in_flight` slots
+    /// (`processing` requests are at the horde) and is sent when one ends.
+    /// The id is not done.
+    HORDE_EVENT_WAITING_FOR_SLOT = 16,
 }
 
 /// What a worker event says (`horde_event.worker_event`). Values are never reused.
@@ -339,6 +356,47 @@ impl EventSlot {
                 self.keep_text(&form, ev);
                 ev.json = self.keep(&serde_json::Value::Object(result).to_string());
             }
+            Event::Retrying {
+                id,
+                cause,
+                retry_in,
+            } => {
+                ev.kind = HORDE_EVENT_RETRYING;
+                ev.id = id.0;
+                let (status, rc, why) = match &cause {
+                    RetryCause::RateLimited => (
+                        horde_status::HORDE_STATUS_RATE_LIMITED,
+                        "RateLimited",
+                        "the horde asked to slow down",
+                    ),
+                    RetryCause::Unreachable(why) => {
+                        (horde_status::HORDE_STATUS_NETWORK, "ServerUnreachable", why.as_str())
+                    }
+                };
+                ev.status = status;
+                ev.rc = self.keep(rc);
+                ev.message = self.keep(why);
+                ev.wait_time = retry_in.max(0.0).ceil() as i64;
+                ev.json = self.keep(&serde_json::json!({ "retry_in": retry_in }).to_string());
+            }
+            Event::Connection { state } => {
+                ev.kind = HORDE_EVENT_CONNECTION;
+                let (rc, cause) = match &state {
+                    Connection::Reachable => ("Reachable", ""),
+                    Connection::Retrying { cause } => ("Retrying", cause.as_str()),
+                    Connection::Unreachable { cause } => ("Unreachable", cause.as_str()),
+                };
+                if !cause.is_empty() {
+                    ev.status = horde_status::HORDE_STATUS_NETWORK;
+                }
+                ev.rc = self.keep(rc);
+                ev.message = self.keep(cause);
+            }
+            Event::WaitingForSlot { id, in_flight } => {
+                ev.kind = HORDE_EVENT_WAITING_FOR_SLOT;
+                ev.id = id.0;
+                ev.processing = u32::try_from(in_flight).unwrap_or(u32::MAX);
+            }
             Event::Completed { id } => {
                 ev.kind = HORDE_EVENT_COMPLETED;
                 ev.id = id.0;
@@ -379,10 +437,14 @@ impl EventSlot {
                 ev.worker = self.keep(&name);
                 self.fill_worker(&event, ev);
             }
-            Event::WorkerJob { ticket, job } => {
+            Event::WorkerJob {
+                ticket,
+                job,
+                source,
+            } => {
                 ev.kind = HORDE_EVENT_WORKER_JOB;
                 ev.id = ticket.0;
-                return Some(self.fill_job(&job, ev));
+                return Some(self.fill_job(&job, source, ev));
             }
         }
         None
@@ -419,7 +481,12 @@ impl EventSlot {
         ev.json = self.keep(&event.describe().to_string());
     }
 
-    fn fill_job(&mut self, job: &Job, ev: &mut horde_event) -> JobShape {
+    fn fill_job(
+        &mut self,
+        job: &Job,
+        source: Option<horde_core::runtime::SourceImage>,
+        ev: &mut horde_event,
+    ) -> JobShape {
         ev.job_kind = horde_work_kind::of(job.kind());
         ev.json = self.keep(&job.describe().to_string());
         match job {
@@ -435,9 +502,10 @@ impl EventSlot {
             }
             Job::Form(j) => self.keep_text(j.form.as_str(), ev),
         }
-        if let Some(Ok((w, h, rgba))) = job.source_image().map(horde_core::runtime::decode_image) {
-            (ev.source_width, ev.source_height) = (w, h);
-            self.keep_rgba(rgba, ev);
+        // Decoded on the runtime's threads: the poll only moves it.
+        if let Some(img) = source {
+            (ev.source_width, ev.source_height) = (img.width, img.height);
+            self.keep_rgba(img.rgba, ev);
         }
         JobShape::of(job)
     }

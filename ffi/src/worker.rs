@@ -5,8 +5,8 @@
 use std::ffi::c_char;
 
 use horde_core::runtime::JobTicket;
-use horde_core::runtime::surface::{JobShape, MAX_ANSWER_SIDE, Rgba, WorkerSpec};
-use horde_core::worker::{BackendError, Output, WorkKind};
+use horde_core::runtime::surface::{Answer, JobShape, MAX_ANSWER_SIDE, Rgba, WorkerSpec};
+use horde_core::worker::{BackendError, WorkKind};
 
 use crate::boundary::{Versioned, arg, guard, opt_str, out, slice, str_arg, versioned};
 use crate::client::horde_client;
@@ -214,7 +214,7 @@ pub unsafe extern "C" fn horde_client_stop_workers(client: *const horde_client) 
 fn answer(
     client: &horde_client,
     ticket: u64,
-    make: impl FnOnce(JobShape) -> Result<Result<Output, BackendError>, String>,
+    make: impl FnOnce(JobShape) -> Result<Answer, String>,
 ) -> Result<(), Failure> {
     let info = client.jobs.lock().get(&ticket).copied().ok_or_else(|| {
         Failure::new(
@@ -246,9 +246,12 @@ fn view<'a>(view: &horde_image_view, name: &str) -> Result<Rgba<'a>, Failure> {
     })
 }
 
-/// Answers an image job with its images (`count` must equal the job's
-/// `count`); libhorde encodes them and the worker uploads them. Seeds are
-/// the job's seed plus the image's index. The pixels are copied.
+/// Answers an image job with its images: `count` must equal the job's
+/// `count`, and each image must be the job's `width` × `height`
+/// (`HORDE_STATUS_INVALID_ARG` otherwise, and the ticket stays
+/// answerable). The pixels are copied; libhorde encodes them on its own
+/// threads and the worker uploads them. Seeds are the job's seed plus the
+/// image's index.
 ///
 /// # Safety
 /// `client` is NULL or live; `images` is NULL or `count` views whose
@@ -270,7 +273,7 @@ pub unsafe extern "C" fn horde_client_submit_job_images(
             .enumerate()
             .map(|(i, v)| view(v, &format!("images[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        answer(client, ticket, |shape| shape.images(&images).map(Ok))
+        answer(client, ticket, |shape| shape.images(&images))
     })
 }
 
@@ -289,7 +292,7 @@ pub unsafe extern "C" fn horde_client_submit_job_text(
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let text = unsafe { str_arg(text, "text") }?;
-        answer(client, ticket, |shape| shape.text(text).map(Ok))
+        answer(client, ticket, |shape| shape.text(text))
     })
 }
 
@@ -311,7 +314,7 @@ pub unsafe extern "C" fn horde_client_submit_job_form(
         let json = unsafe { str_arg(json, "json") }?;
         let value = serde_json::from_str(json)
             .map_err(|e| Failure::invalid(format!("`json` is not JSON: {e}")))?;
-        answer(client, ticket, |shape| shape.form(value).map(Ok))
+        answer(client, ticket, |shape| shape.form(value))
     })
 }
 
@@ -331,7 +334,7 @@ pub unsafe extern "C" fn horde_client_submit_job_form_image(
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let image = view(unsafe { arg(image, "image") }?, "image")?;
-        answer(client, ticket, |shape| shape.form_image(&image).map(Ok))
+        answer(client, ticket, |shape| shape.form_image(&image))
     })
 }
 
@@ -351,6 +354,8 @@ pub unsafe extern "C" fn horde_client_fail_job(
         let client = unsafe { arg(client, "client") }?;
         // SAFETY: the caller's contract.
         let message = unsafe { opt_str(message, "message") }?.unwrap_or("the game gave the job up");
-        answer(client, ticket, |_| Ok(Err(BackendError::new(message))))
+        answer(client, ticket, |_| {
+            Ok(Answer::ready(Err(BackendError::new(message))))
+        })
     })
 }

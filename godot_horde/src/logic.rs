@@ -12,9 +12,11 @@ use std::collections::{HashMap, HashSet};
 
 use horde_core::api::{ErrorBody, InterrogationRequest, ModelType};
 use horde_core::client::ClientConfig;
-use horde_core::runtime::surface::{JobShape, WorkerSpec};
-use horde_core::runtime::{Event, JobTicket, RequestId, Runtime, RuntimeConfig};
-use horde_core::worker::{BackendError, Output, WorkerEvent};
+use horde_core::runtime::surface::{Answer, JobShape, WorkerSpec};
+use horde_core::runtime::{
+    Connection, Event, JobTicket, RequestId, RetryCause, Runtime, RuntimeConfig,
+};
+use horde_core::worker::{BackendError, WorkerEvent};
 use serde_json::Value;
 
 use crate::presets::{ImagePreset, TextPreset};
@@ -235,6 +237,32 @@ pub enum Emit {
         state: String,
         /// The event's fields.
         details: Value,
+    },
+    /// `request_retrying(id, rc, message, retry_in)`: a call failed for a
+    /// passing reason (`RateLimited`, `ServerUnreachable`) and is retried.
+    Retrying {
+        /// The request.
+        id: u64,
+        /// Why.
+        why: Rejected,
+        /// Seconds until the next attempt.
+        retry_in: f64,
+    },
+    /// `connection_changed(state, cause)`: `reachable`, `retrying` or
+    /// `unreachable` (requests now fail: show the player "offline").
+    Connection {
+        /// The new state.
+        state: String,
+        /// The transport's or the server's words ("" when reachable).
+        cause: String,
+    },
+    /// `request_waiting(id, in_flight)`: the request waits for a free slot
+    /// (`in_flight` requests are at the horde).
+    WaitingForSlot {
+        /// The request.
+        id: u64,
+        /// Requests at the horde.
+        in_flight: u32,
     },
     /// `worker_job(ticket, job, source)`: a job for the game to do.
     Job {
@@ -476,7 +504,7 @@ impl NodeLogic {
     pub fn answer_job(
         &mut self,
         ticket: u64,
-        make: impl FnOnce(JobShape) -> Result<Output, String>,
+        make: impl FnOnce(JobShape) -> Result<Answer, String>,
     ) -> Result<(), Rejected> {
         let shape = *self.jobs.get(&ticket).ok_or_else(|| {
             Rejected::new(
@@ -484,8 +512,8 @@ impl NodeLogic {
                 format!("no unanswered job has ticket {ticket}"),
             )
         })?;
-        let output = make(shape).map_err(|m| Rejected::new("BadAnswer", m))?;
-        self.answered(ticket, Ok(output));
+        let answer = make(shape).map_err(|m| Rejected::new("BadAnswer", m))?;
+        self.answered(ticket, answer);
         Ok(())
     }
 
@@ -502,11 +530,11 @@ impl NodeLogic {
         } else {
             message
         };
-        self.answered(ticket, Err(BackendError::new(message)));
+        self.answered(ticket, Answer::ready(Err(BackendError::new(message))));
         Ok(())
     }
 
-    fn answered(&mut self, ticket: u64, result: Result<Output, BackendError>) {
+    fn answered(&mut self, ticket: u64, result: Answer) {
         self.jobs.remove(&ticket);
         if let Some(rt) = &self.runtime {
             rt.answer_job(JobTicket(ticket), result);
@@ -543,11 +571,12 @@ impl NodeLogic {
         self.workers.clear();
     }
 
-    fn end(&mut self, id: RequestId) -> Option<Asked> {
-        self.pending.remove(&id.0)
-    }
-
     fn translate(&mut self, event: Event, out: &mut Vec<Emit>) {
+        // Which events end a request is the runtime's rule, not ours.
+        let asked = match event.request() {
+            Some(id) if event.ends_request() => self.pending.remove(&id.0),
+            _ => None,
+        };
         let emit = match event {
             Event::Queued {
                 id,
@@ -617,18 +646,15 @@ impl NodeLogic {
                 result: Value::Object(result),
             },
             Event::Completed { id } => {
-                self.end(id);
                 Emit::Completed { id: id.0 }
             }
             Event::Cancelled { id } => {
-                self.end(id);
                 Emit::Cancelled { id: id.0 }
             }
             Event::Failed { id, error } => {
                 // A failed question still answers its awaited signal (with
                 // an empty value) so an `await` never hangs; the failure
                 // itself comes first.
-                let asked = self.end(id);
                 out.push(Emit::Failed {
                     id: id.0,
                     why: Rejected::from(error),
@@ -646,18 +672,15 @@ impl NodeLogic {
                 }
             }
             Event::Estimated { id, kudos } => {
-                self.end(id);
                 Emit::Estimated { id: id.0, kudos }
             }
             Event::Models { id, models } => {
-                self.end(id);
                 Emit::Models {
                     id: id.0,
                     models: serde_json::to_value(models).unwrap_or(Value::Array(Vec::new())),
                 }
             }
             Event::User { id, user } => {
-                self.end(id);
                 Emit::User {
                     id: id.0,
                     user: serde_json::to_value(user).unwrap_or(Value::Null),
@@ -673,17 +696,51 @@ impl NodeLogic {
                     details: event.describe(),
                 }
             }
-            Event::WorkerJob { ticket, job } => {
+            Event::WorkerJob {
+                ticket,
+                job,
+                source,
+            } => {
+                // Decoded on the runtime's threads; here it only moves.
                 self.jobs.insert(ticket.0, JobShape::of(&job));
-                let source = job
-                    .source_image()
-                    .and_then(|bytes| horde_core::runtime::decode_image(bytes).ok());
                 Emit::Job {
                     ticket: ticket.0,
                     job: job.describe(),
-                    source,
+                    source: source.map(|s| (s.width, s.height, s.rgba)),
                 }
             }
+            Event::Retrying {
+                id,
+                cause,
+                retry_in,
+            } => {
+                let (rc, message) = match cause {
+                    RetryCause::RateLimited => {
+                        ("RateLimited", "the horde asked to slow down".to_owned())
+                    }
+                    RetryCause::Unreachable(why) => ("ServerUnreachable", why),
+                };
+                Emit::Retrying {
+                    id: id.0,
+                    why: Rejected::new(rc, message),
+                    retry_in,
+                }
+            }
+            Event::Connection { state } => {
+                let (state, cause) = match state {
+                    Connection::Reachable => ("reachable", String::new()),
+                    Connection::Retrying { cause } => ("retrying", cause),
+                    Connection::Unreachable { cause } => ("unreachable", cause),
+                };
+                Emit::Connection {
+                    state: state.to_owned(),
+                    cause,
+                }
+            }
+            Event::WaitingForSlot { id, in_flight } => Emit::WaitingForSlot {
+                id: id.0,
+                in_flight: in_flight as u32,
+            },
         };
         out.push(emit);
     }

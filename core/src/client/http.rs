@@ -86,11 +86,44 @@ impl ClientError {
     }
 }
 
+/// Whether the horde answers, as the client's last call saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// No call has been answered or failed yet.
+    Unknown,
+    /// The horde answered (any HTTP answer below 500, a refusal included).
+    Up,
+    /// The last call got no answer (connection refused or reset, a timeout)
+    /// or a 5xx; `cause` says which, as the first failure of the run said it.
+    Down {
+        /// The transport's or the server's words.
+        cause: String,
+    },
+}
+
+/// An error with the chain of its causes (`error sending request: client
+/// error (Connect): tcp connect error: Connection refused`): reqwest's own
+/// words leave out the cause a player or developer needs.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A client of one horde.
 #[derive(Clone, Debug)]
 pub struct HordeClient {
     config: ClientConfig,
     http: reqwest::Client,
+    link: std::sync::Arc<tokio::sync::watch::Sender<Link>>,
 }
 
 impl HordeClient {
@@ -110,7 +143,40 @@ impl HordeClient {
             .user_agent(format!("horde-rs/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        Ok(Self { config, http })
+        let (link, _) = tokio::sync::watch::channel(Link::Unknown);
+        Ok(Self {
+            config,
+            http,
+            link: std::sync::Arc::new(link),
+        })
+    }
+
+    /// Watches whether the horde answers: it changes when a call of this
+    /// client (or of any clone) succeeds after failures, or fails after
+    /// successes.
+    pub fn link(&self) -> tokio::sync::watch::Receiver<Link> {
+        self.link.subscribe()
+    }
+
+    /// Records what a call's outcome says about the link.
+    fn observe<T>(&self, outcome: &Result<T, ClientError>) {
+        let down = match outcome {
+            Err(ClientError::Transport(why)) => Some(why.clone()),
+            Err(ClientError::Server(status)) => Some(format!("server error {status}")),
+            Err(ClientError::Config(_)) => return,
+            _ => None,
+        };
+        self.link.send_if_modified(|link| match (&*link, down) {
+            (Link::Up, None) | (Link::Down { .. }, Some(_)) => false,
+            (_, None) => {
+                *link = Link::Up;
+                true
+            }
+            (_, Some(cause)) => {
+                *link = Link::Down { cause };
+                true
+            }
+        });
     }
 
     /// The configuration in use.
@@ -129,6 +195,17 @@ impl HordeClient {
         path: &str,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
+        let outcome = self.call_unobserved(method, path, body).await;
+        self.observe(&outcome);
+        outcome
+    }
+
+    async fn call_unobserved<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
         let mut req = self
             .http
@@ -142,7 +219,7 @@ impl HordeClient {
             if e.is_builder() {
                 ClientError::Config(e.to_string())
             } else {
-                ClientError::Transport(e.to_string())
+                ClientError::Transport(with_causes(&e))
             }
         })?;
         let status = res.status().as_u16();
@@ -154,7 +231,7 @@ impl HordeClient {
         let bytes = res
             .bytes()
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| ClientError::Transport(with_causes(&e)))?;
         match status {
             200..=299 => serde_json::from_slice(&bytes).map_err(|e| {
                 ClientError::Malformed(format!(
@@ -290,7 +367,7 @@ impl HordeClient {
             .get(url)
             .send()
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| ClientError::Transport(with_causes(&e)))?;
         let status = res.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(ClientError::Api {
@@ -304,7 +381,7 @@ impl HordeClient {
         Ok(res
             .bytes()
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .map_err(|e| ClientError::Transport(with_causes(&e)))?
             .to_vec())
     }
 

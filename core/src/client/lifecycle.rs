@@ -10,16 +10,22 @@ use crate::api::{ErrorBody, Rc, RequestStatusCheck};
 /// How a lifecycle polls and retries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
-    /// Fewest seconds between two polls (upstream asks for ≥ 1).
+    /// Seconds between two polls while a job may finish (a worker runs it,
+    /// or the queue is short): a result arrives at most this long after it
+    /// is done. Upstream caches `check` for a second, so less gains nothing.
     pub min_poll: f64,
-    /// Most seconds between two polls.
+    /// Most seconds between two polls of a request waiting in a long queue
+    /// (it is polled at a quarter of the horde's wait estimate, within
+    /// `min_poll..=max_poll`).
     pub max_poll: f64,
     /// First back-off after a failure, in seconds; doubles per attempt.
     pub backoff: f64,
     /// Longest back-off, in seconds.
     pub max_backoff: f64,
-    /// Failed attempts in a row after which the request fails.
-    pub max_retries: u32,
+    /// How long the horde may stay unreachable (no connection, timeouts,
+    /// 5xx answers, in a row) before the request fails with
+    /// `ServerUnreachable` and the last cause. Retries stop at this bound.
+    pub give_up_after: f64,
     /// Seconds after the start when the request is cancelled and fails.
     pub deadline: Option<f64>,
 }
@@ -28,13 +34,23 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             min_poll: 1.0,
-            max_poll: 10.0,
+            max_poll: 5.0,
             backoff: 1.0,
             max_backoff: 60.0,
-            max_retries: 8,
+            give_up_after: 30.0,
             deadline: None,
         }
     }
+}
+
+/// Why the same call is tried again later.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetryCause {
+    /// The horde answered 429: too many calls.
+    RateLimited,
+    /// No answer (connection refused or reset, a timeout) or a 5xx: the
+    /// cause as the transport or the server said it.
+    Unreachable(String),
 }
 
 /// What to do next.
@@ -78,6 +94,14 @@ pub enum Reply {
 /// What the caller should tell its user.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Note {
+    /// The last call failed for a passing reason; it is tried again in
+    /// `retry_in` seconds.
+    Retrying {
+        /// Why.
+        cause: RetryCause,
+        /// Seconds until the next attempt.
+        retry_in: f64,
+    },
     /// Waiting in the queue.
     Queued {
         /// 1-based queue position.
@@ -131,8 +155,13 @@ pub struct Lifecycle {
     phase: Phase,
     started: f64,
     wake: f64,
-    /// Transient failures in a row (429s excluded): past the policy's limit the request fails.
+    /// Transient failures in a row (429s excluded), for the message.
     failures: u32,
+    /// When the current run of transient failures began: past the
+    /// policy's `give_up_after` the request fails.
+    unreachable_since: Option<f64>,
+    /// The last transient failure's cause.
+    cause: String,
     /// Back-offs in a row (429s included): the exponent of the next delay.
     backoffs: u32,
     cancel_asked: bool,
@@ -155,6 +184,8 @@ impl Lifecycle {
             started: now,
             wake: now,
             failures: 0,
+            unreachable_since: None,
+            cause: String::new(),
             backoffs: 0,
             cancel_asked: false,
             last: None,
@@ -224,6 +255,12 @@ impl Lifecycle {
             return self.finish(Note::Cancelled);
         }
         if self.deadline().is_some_and(|d| now >= d) {
+            if self.unreachable_since.is_some() {
+                return self.finish(Note::Failed(self.unreachable(
+                    now,
+                    " before the request's deadline",
+                )));
+            }
             return self.finish(Note::Failed(client_error(
                 "DeadlineExceeded",
                 "The horde could not take the request before its deadline.",
@@ -232,12 +269,32 @@ impl Lifecycle {
         Vec::new()
     }
 
+    /// The failure of a request whose horde stayed unreachable, with the cause.
+    fn unreachable(&self, now: f64, when: &str) -> ErrorBody {
+        let since = self.unreachable_since.unwrap_or(now);
+        client_error(
+            "ServerUnreachable",
+            format!(
+                "The horde could not be reached {when} ({:.1} s, {} attempt(s)): {}",
+                now - since,
+                self.failures,
+                self.cause
+            ),
+        )
+    }
+
+    /// The horde answered: the run of transient failures is over.
+    fn reached(&mut self) {
+        self.failures = 0;
+        self.unreachable_since = None;
+    }
+
     /// When the request's deadline passes, if it has one.
     pub fn deadline(&self) -> Option<f64> {
         self.policy.deadline.map(|d| self.started + d)
     }
 
-    fn backoff(&mut self, now: f64, retry_after: Option<f64>) {
+    fn backoff(&mut self, now: f64, retry_after: Option<f64>) -> f64 {
         // xorshift: a deterministic jitter of up to a quarter of the delay.
         self.jitter ^= self.jitter << 13;
         self.jitter ^= self.jitter >> 7;
@@ -247,6 +304,24 @@ impl Lifecycle {
         let base = retry_after.unwrap_or(exp).min(self.policy.max_backoff);
         let jitter = base * 0.25 * (self.jitter % 1000) as f64 / 1000.0;
         self.wake = now + base + jitter;
+        // The last attempt lands on the give-up bound, not after it.
+        if let Some(since) = self.unreachable_since {
+            self.wake = self
+                .wake
+                .min(since + self.policy.give_up_after)
+                .max(now);
+        }
+        self.wake - now
+    }
+
+    /// Seconds until the next poll: `min_poll` while a job may finish
+    /// soon, a quarter of the wait estimate while the request only queues.
+    fn poll_interval(&self, check: &RequestStatusCheck) -> f64 {
+        let (lo, hi) = (self.policy.min_poll, self.policy.max_poll.max(self.policy.min_poll));
+        if check.processing > 0 || check.finished > 0 {
+            return lo;
+        }
+        (check.wait_time.max(0) as f64 * 0.25).clamp(lo, hi)
     }
 
     fn finish(&mut self, note: Note) -> Vec<Note> {
@@ -258,22 +333,33 @@ impl Lifecycle {
     pub fn on_reply(&mut self, now: f64, reply: Reply) -> Vec<Note> {
         match reply {
             Reply::RateLimited(retry_after) => {
-                self.backoff(now, retry_after);
-                Vec::new()
+                self.reached();
+                let retry_in = self.backoff(now, retry_after);
+                vec![Note::Retrying {
+                    cause: RetryCause::RateLimited,
+                    retry_in,
+                }]
             }
             Reply::Transient(why) => {
                 self.failures += 1;
-                if self.failures > self.policy.max_retries {
-                    return self.finish(Note::Failed(client_error(
-                        "ServerUnreachable",
-                        format!("gave up after {} attempts: {why}", self.failures),
-                    )));
+                let since = *self.unreachable_since.get_or_insert(now);
+                self.cause = why.clone();
+                if now - since >= self.policy.give_up_after {
+                    let failure = self.unreachable(now, "");
+                    return self.finish(Note::Failed(failure));
                 }
-                self.backoff(now, None);
-                Vec::new()
+                let retry_in = self.backoff(now, None);
+                vec![Note::Retrying {
+                    cause: RetryCause::Unreachable(why),
+                    retry_in,
+                }]
             }
-            Reply::Refused(body) => self.finish(Note::Failed(body)),
+            Reply::Refused(body) => {
+                self.reached();
+                self.finish(Note::Failed(body))
+            }
             Reply::NotFound => {
+                self.reached();
                 let expired = client_error(
                     "RequestExpired",
                     "The request expired on the server (20 minutes without activity) or never existed.",
@@ -281,14 +367,14 @@ impl Lifecycle {
                 self.finish(Note::Failed(expired))
             }
             Reply::Accepted(id) => {
-                self.failures = 0;
+                self.reached();
                 self.backoffs = 0;
                 self.phase = Phase::Polling(id);
                 self.wake = now;
                 Vec::new()
             }
             Reply::Progress(check) => {
-                self.failures = 0;
+                self.reached();
                 self.backoffs = 0;
                 let mut notes = Vec::new();
                 if check.queue_position > 0 && check.processing == 0 && check.finished == 0 {
@@ -331,18 +417,17 @@ impl Lifecycle {
                     self.phase = Phase::Fetching(id);
                     self.wake = now;
                 } else {
-                    let wait = (check.wait_time.max(0) as f64 * 0.5)
-                        .clamp(self.policy.min_poll, self.policy.max_poll);
-                    self.wake = now + wait;
+                    self.wake = now + self.poll_interval(&check);
                 }
                 notes
             }
             Reply::Fetched => {
-                self.failures = 0;
+                self.reached();
                 self.backoffs = 0;
                 self.finish(Note::Completed)
             }
             Reply::Cancelled => {
+                self.reached();
                 let ending = match &self.phase {
                     Phase::Cancelling(_, e) => *e,
                     _ => Ending::Asked,
@@ -364,6 +449,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_deadline_passed_while_the_horde_is_unreachable_says_so() {
+        let policy = Policy {
+            deadline: Some(5.0),
+            ..Policy::default()
+        };
+        let mut l = Lifecycle::new(policy, true, 0.0, 1);
+        assert_eq!(l.next(0.0), Action::Submit);
+        l.on_reply(0.1, Reply::Transient("connection refused".into()));
+        let notes = l.end_unsubmitted(5.0);
+        assert!(
+            matches!(&notes[..], [Note::Failed(e)] if e.rc == Some(Rc::Unknown("ServerUnreachable".into())) && e.message.contains("connection refused")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
     fn cancels_and_deadlines_end_a_request_the_horde_never_took() {
         let policy = Policy {
             deadline: Some(5.0),
@@ -371,10 +472,11 @@ mod tests {
         };
         let mut l = Lifecycle::new(policy.clone(), true, 0.0, 1);
         assert_eq!(l.next(0.0), Action::Submit);
-        assert!(
-            l.on_reply(0.1, Reply::Transient("refused".into()))
-                .is_empty()
-        );
+        // Rate-limited: the horde is there, it only asks to wait.
+        assert!(matches!(
+            &l.on_reply(0.1, Reply::RateLimited(Some(10.0)))[..],
+            [Note::Retrying { .. }]
+        ));
         assert!(l.end_unsubmitted(1.0).is_empty());
         assert_eq!(l.deadline(), Some(5.0));
         let notes = l.end_unsubmitted(5.0);
@@ -385,10 +487,10 @@ mod tests {
 
         let mut l = Lifecycle::new(policy, true, 0.0, 1);
         assert_eq!(l.next(0.0), Action::Submit);
-        assert!(
-            l.on_reply(0.1, Reply::Transient("refused".into()))
-                .is_empty()
-        );
+        assert!(matches!(
+            &l.on_reply(0.1, Reply::Transient("refused".into()))[..],
+            [Note::Retrying { .. }]
+        ));
         l.cancel();
         assert_eq!(l.end_unsubmitted(0.2), vec![Note::Cancelled]);
         assert_eq!(l.next(0.2), Action::Done);
@@ -418,10 +520,10 @@ mod tests {
         assert!(matches!(notes[1], Note::Progress { waiting: 2, .. }));
         assert_eq!(
             l.next(0.3),
-            Action::Sleep(5.2),
-            "half the wait time, at least a second"
+            Action::Sleep(2.7),
+            "a quarter of the wait time while only queued, at least a second"
         );
-        assert_eq!(l.next(5.2), Action::Poll("r1".into()));
+        assert_eq!(l.next(2.7), Action::Poll("r1".into()));
         assert!(
             l.on_reply(5.3, Reply::Progress(check(QUEUED)))
                 .iter()
@@ -429,6 +531,11 @@ mod tests {
             "no progress note when nothing moved"
         );
         assert_eq!(l.next(10.4), Action::Poll("r1".into()));
+        // A worker runs a job: poll every `min_poll`, to deliver within a second.
+        let mut running = check(QUEUED);
+        (running.processing, running.waiting, running.queue_position) = (1, 1, 0);
+        l.on_reply(10.4, Reply::Progress(running));
+        assert_eq!(l.next(10.5), Action::Sleep(11.4));
         l.on_reply(10.5, Reply::Progress(check(DONE)));
         assert_eq!(l.next(10.5), Action::Fetch("r1".into()));
         assert_eq!(l.on_reply(10.6, Reply::Fetched), vec![Note::Completed]);
@@ -569,7 +676,11 @@ mod tests {
     #[test]
     fn rate_limits_and_server_errors_back_off_with_jitter_then_give_up() {
         let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
-        l.on_reply(0.0, Reply::RateLimited(Some(3.0)));
+        let notes = l.on_reply(0.0, Reply::RateLimited(Some(3.0)));
+        assert!(
+            matches!(&notes[..], [Note::Retrying { cause: RetryCause::RateLimited, retry_in }] if (3.0..=3.75).contains(retry_in)),
+            "{notes:?}"
+        );
         match l.next(0.0) {
             Action::Sleep(t) => assert!((3.0..=3.75).contains(&t), "Retry-After plus jitter: {t}"),
             other => panic!("{other:?}"),
@@ -577,25 +688,35 @@ mod tests {
         assert_eq!(l.next(4.0), Action::Submit, "then the same action again");
         let mut now = 4.0;
         let mut delays = Vec::new();
-        for _ in 0..8 {
-            assert!(l.on_reply(now, Reply::Transient("503".into())).is_empty());
-            let Action::Sleep(t) = l.next(now) else {
-                panic!("backs off")
-            };
-            delays.push(t - now);
-            now = t;
+        loop {
+            let notes = l.on_reply(now, Reply::Transient("connection refused".into()));
+            match &notes[..] {
+                [Note::Retrying { cause: RetryCause::Unreachable(why), retry_in }] => {
+                    assert_eq!(why, "connection refused");
+                    let Action::Sleep(t) = l.next(now) else {
+                        panic!("backs off")
+                    };
+                    assert!((t - now - retry_in).abs() < 1e-9);
+                    delays.push(t - now);
+                    now = t;
+                }
+                [Note::Failed(e)] => {
+                    assert_eq!(e.rc, Some(Rc::Unknown("ServerUnreachable".into())));
+                    assert!(e.message.contains("connection refused"), "{e}");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
         }
+        // Doubling back-off, and the last attempt exactly on the bound:
+        // the request fails 30 s after the horde stopped answering.
         assert!(
-            delays
+            delays[..delays.len() - 1]
                 .windows(2)
-                .all(|w| w[1] >= w[0] * 1.5 || w[1] >= 60.0),
+                .all(|w| w[1] >= w[0] * 1.5),
             "{delays:?}"
         );
-        assert!(delays.iter().all(|d| *d <= 75.0));
-        let notes = l.on_reply(now, Reply::Transient("connection refused".into()));
-        assert!(
-            matches!(&notes[0], Note::Failed(e) if e.rc == Some(Rc::Unknown("ServerUnreachable".into())))
-        );
+        assert!((now - 4.0 - 30.0).abs() < 1e-9, "failed at {now}");
         // A success resets the count.
         let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
         l.on_reply(0.0, Reply::Transient("x".into()));

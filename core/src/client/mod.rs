@@ -9,4 +9,6 @@
 pub mod http;
 pub mod lifecycle;
 
-pub use http::{CancelHandle, CancelSignal, ClientConfig, ClientError, HordeClient, cancel_pair};
+pub use http::{
+    CancelHandle, CancelSignal, ClientConfig, ClientError, HordeClient, Link, cancel_pair,
+};

@@ -6,9 +6,62 @@ use crossbeam_channel::{Receiver, Sender};
 use super::{RequestId, Wake};
 use crate::api::ErrorBody;
 
+/// A decoded image: RGBA8 pixels, row by row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width × height × 4` bytes.
+    pub rgba: Vec<u8>,
+}
+
+/// Whether the runtime reaches its horde ([`Event::Connection`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// The horde answers.
+    Reachable,
+    /// The horde stopped answering; calls are retried with back-off.
+    Retrying {
+        /// The first failure's cause (connection refused, a timeout, a 5xx).
+        cause: String,
+    },
+    /// The horde has not answered for the policy's `give_up_after`:
+    /// requests fail with `ServerUnreachable` (the game is offline, or the
+    /// horde is down). Back to [`Connection::Reachable`] once a call is answered.
+    Unreachable {
+        /// The cause, as [`Connection::Retrying`] said it.
+        cause: String,
+    },
+}
+
 /// What happened to a request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// The request waits for one of the runtime's `max_in_flight` slots:
+    /// that many requests are at the horde now, and it is sent when one ends.
+    WaitingForSlot {
+        /// The request.
+        id: RequestId,
+        /// Requests in flight (the runtime's `max_in_flight`).
+        in_flight: usize,
+    },
+    /// A call for this request failed for a passing reason (429, no
+    /// answer, a 5xx) and is tried again in `retry_in` seconds.
+    Retrying {
+        /// The request.
+        id: RequestId,
+        /// Why.
+        cause: crate::client::lifecycle::RetryCause,
+        /// Seconds until the next attempt.
+        retry_in: f64,
+    },
+    /// Whether the horde answers changed (not tied to one request).
+    Connection {
+        /// The new state.
+        state: Connection,
+    },
     /// Waiting in the horde's queue.
     Queued {
         /// The request.
@@ -128,7 +181,49 @@ pub enum Event {
         ticket: super::JobTicket,
         /// The job.
         job: Box<crate::worker::Job>,
+        /// The job's source image (img2img, or the image a form works on),
+        /// decoded on the runtime's threads; `None` when the job has none.
+        /// A job whose source cannot be decoded never arrives: it is handed
+        /// back to the horde as faulted, and an [`Event::Worker`] error says why.
+        source: Option<SourceImage>,
     },
+}
+
+impl Event {
+    /// The request (or question) the event is about; `None` for worker,
+    /// job and connection events.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Event::WaitingForSlot { id, .. }
+            | Event::Retrying { id, .. }
+            | Event::Queued { id, .. }
+            | Event::Progress { id, .. }
+            | Event::ImageReady { id, .. }
+            | Event::TextReady { id, .. }
+            | Event::InterrogationReady { id, .. }
+            | Event::Completed { id }
+            | Event::Failed { id, .. }
+            | Event::Cancelled { id }
+            | Event::Estimated { id, .. }
+            | Event::Models { id, .. }
+            | Event::User { id, .. } => Some(*id),
+            Event::Connection { .. } | Event::Worker { .. } | Event::WorkerJob { .. } => None,
+        }
+    }
+
+    /// Whether this is the request's (or question's) last event: exactly
+    /// one per id, and nothing about that id follows it.
+    pub fn ends_request(&self) -> bool {
+        matches!(
+            self,
+            Event::Completed { .. }
+                | Event::Failed { .. }
+                | Event::Cancelled { .. }
+                | Event::Estimated { .. }
+                | Event::Models { .. }
+                | Event::User { .. }
+        )
+    }
 }
 
 /// What the I/O thread hands the decode thread.
@@ -149,7 +244,22 @@ pub(crate) enum Delivery {
 
 /// The decode thread: delivers every event in the order it was handed over.
 pub(crate) fn deliver(rx: Receiver<Delivery>, tx: Sender<Event>, wake: Option<Wake>) {
+    // Requests that already ended with a failure here (an undecodable
+    // image): their later results and ending are not passed on.
+    let mut ended = std::collections::HashSet::new();
     for delivery in rx {
+        let (about, ends) = match &delivery {
+            Delivery::Event(e) => (e.request(), e.ends_request()),
+            Delivery::Image { id, .. } => (Some(*id), false),
+        };
+        if let Some(id) = about
+            && ended.contains(&id)
+        {
+            if ends {
+                ended.remove(&id);
+            }
+            continue;
+        }
         let event = match delivery {
             Delivery::Event(e) => e,
             Delivery::Image {
@@ -172,10 +282,13 @@ pub(crate) fn deliver(rx: Receiver<Delivery>, tx: Sender<Event>, wake: Option<Wa
                     worker,
                     censored,
                 },
-                Err(why) => Event::Failed {
-                    id,
-                    error: crate::client::lifecycle::client_error("ImageUndecodable", why),
-                },
+                Err(why) => {
+                    ended.insert(id);
+                    Event::Failed {
+                        id,
+                        error: crate::client::lifecycle::client_error("ImageUndecodable", why),
+                    }
+                }
             },
         };
         if tx.send(event).is_err() {

@@ -37,6 +37,11 @@ pub(crate) fn run(
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1)));
     let tasks = tokio::task::LocalSet::new();
     tasks.block_on(&rt, async {
+        tokio::task::spawn_local(watch_connection(
+            client.link(),
+            config.policy.give_up_after,
+            out.clone(),
+        ));
         let mut running = Vec::new();
         let mut workers = Workers::new(client.clone(), out.clone());
         while let Some(command) = commands.recv().await {
@@ -117,6 +122,46 @@ pub(crate) fn run(
     });
 }
 
+/// Reports [`Event::Connection`] whenever the link changes: `Retrying` when
+/// calls start failing, `Unreachable` once they kept failing for
+/// `give_up_after` seconds, `Reachable` when a call is answered again.
+async fn watch_connection(
+    mut link: tokio::sync::watch::Receiver<crate::client::Link>,
+    give_up_after: f64,
+    out: Sender<Delivery>,
+) {
+    use super::events::Connection;
+    use crate::client::Link;
+    let report = |state| {
+        let _ = out.send(Delivery::Event(Event::Connection { state }));
+    };
+    loop {
+        let now = link.borrow_and_update().clone();
+        match now {
+            Link::Unknown => {}
+            Link::Up => report(Connection::Reachable),
+            Link::Down { cause } => {
+                report(Connection::Retrying {
+                    cause: cause.clone(),
+                });
+                let bound = std::time::Duration::from_secs_f64(give_up_after.max(0.0));
+                tokio::select! {
+                    changed = link.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    () = tokio::time::sleep(bound) => report(Connection::Unreachable { cause }),
+                }
+            }
+        }
+        if link.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A failed one-shot question, worded as the horde's errors are.
 fn failure(e: &crate::client::ClientError) -> crate::api::ErrorBody {
     match e {
@@ -154,6 +199,11 @@ fn note_event(id: RequestId, note: &Note) -> Option<Event> {
             restarted: *restarted,
         }),
         // Endings are sent after the results.
+        Note::Retrying { cause, retry_in } => Some(Event::Retrying {
+            id,
+            cause: cause.clone(),
+            retry_in: *retry_in,
+        }),
         Note::Completed | Note::Failed(_) | Note::Cancelled => None,
     }
 }
@@ -182,6 +232,8 @@ struct Task {
     /// Set by a cancel; registered when the command arrives, so a cancel
     /// sent right after the submit is not lost.
     signal: Option<crate::client::CancelSignal>,
+    /// The runtime's `max_in_flight`, for [`Event::WaitingForSlot`].
+    max_in_flight: usize,
 }
 
 impl Task {
@@ -195,7 +247,26 @@ impl Task {
         crate::client::CancelSignal,
     )> {
         let signal = self.signal.take()?;
-        let permit = slots.acquire_owned().await.ok()?;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                self.send(Event::WaitingForSlot {
+                    id: self.id,
+                    in_flight: self.max_in_flight,
+                });
+                // A cancel while waiting ends the request at once.
+                let mut watch = signal.clone();
+                tokio::select! {
+                    permit = slots.acquire_owned() => Some(permit.ok()?),
+                    () = watch.cancelled() => None,
+                }
+            }
+        };
+        let Some(permit) = permit else {
+            self.send(Event::Cancelled { id: self.id });
+            self.cancels.lock().remove(&self.id);
+            return None;
+        };
         if signal.is_set() {
             self.send(Event::Cancelled { id: self.id });
             self.cancels.lock().remove(&self.id);
@@ -240,6 +311,7 @@ fn task(
         out: out.clone(),
         notes: Vec::new(),
         signal: Some(signal),
+        max_in_flight: config.max_in_flight.max(1),
     }
 }
 

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-pub use events::Event;
+pub use crate::client::lifecycle::RetryCause;
+pub use events::{Connection, Event, SourceImage};
 pub use events::decode as decode_image;
 pub use workers::{JobTicket, WorkerBackend};
 
@@ -45,18 +46,22 @@ pub struct RuntimeConfig {
     pub policy: Policy,
     /// Requests sent to the horde at once; more wait their turn locally.
     pub max_in_flight: usize,
-    /// Longest the shutdown waits for cancels to reach the server.
+    /// Longest the shutdown (dropping the runtime) waits for cancels to
+    /// reach the server and workers to enter maintenance; a game's quit
+    /// never blocks longer. Zero: do not wait.
     pub shutdown_grace: std::time::Duration,
 }
 
 impl RuntimeConfig {
-    /// Defaults for `client`: 8 requests in flight, upstream-friendly polling.
+    /// Defaults for `client`: 8 requests in flight, upstream-friendly
+    /// polling, requests failing after 30 s without an answer from the
+    /// horde, and a quit that waits at most a second.
     pub fn new(client: ClientConfig) -> Self {
         Self {
             client,
             policy: Policy::default(),
             max_in_flight: 8,
-            shutdown_grace: std::time::Duration::from_secs(5),
+            shutdown_grace: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct Runtime {
     commands: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
     events: crossbeam_channel::Receiver<Event>,
     next_id: AtomicU64,
+    /// Ids handed out whose last event was not yet taken.
+    pending: parking_lot::Mutex<std::collections::HashSet<RequestId>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -124,6 +131,7 @@ impl Runtime {
             commands: Some(commands),
             events,
             next_id: AtomicU64::new(1),
+            pending: parking_lot::Mutex::default(),
             threads: vec![io, decode],
         })
     }
@@ -135,7 +143,24 @@ impl Runtime {
     }
 
     fn id(&self) -> RequestId {
-        RequestId(self.next_id.fetch_add(1, Ordering::Relaxed))
+        let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.pending.lock().insert(id);
+        id
+    }
+
+    /// Whether `id` was handed out by this runtime and its last event
+    /// ([`Event::ends_request`]) has not been taken yet.
+    pub fn is_pending(&self, id: RequestId) -> bool {
+        self.pending.lock().contains(&id)
+    }
+
+    /// Forgets an ended request, as the event is handed to the game.
+    fn taken(&self, event: &Event) {
+        if event.ends_request()
+            && let Some(id) = event.request()
+        {
+            self.pending.lock().remove(&id);
+        }
     }
 
     /// Queues an image request; its events carry the returned id.
@@ -231,17 +256,19 @@ impl Runtime {
 
     /// Answers a [`Event::WorkerJob`]: the result, or why there is none
     /// (the job is then submitted as faulted). Stale tickets are ignored.
-    pub fn answer_job(
-        &self,
-        ticket: JobTicket,
-        result: Result<crate::worker::Output, crate::worker::BackendError>,
-    ) {
-        self.send(Command::Worker(WorkerCommand::Answer(ticket, result)));
+    ///
+    /// `answer` is the worker's output (`Ok(Output)`, or `Err(why)`), or a
+    /// [`surface::Answer`] from [`surface::JobShape`], whose pixels are
+    /// encoded on the runtime's threads.
+    pub fn answer_job(&self, ticket: JobTicket, answer: impl Into<surface::Answer>) {
+        self.send(Command::Worker(WorkerCommand::Answer(ticket, answer.into())));
     }
 
     /// The next event, if one is ready. Never blocks.
     pub fn try_event(&self) -> Option<Event> {
-        self.events.try_recv().ok()
+        let event = self.events.try_recv().ok()?;
+        self.taken(&event);
+        Some(event)
     }
 
     /// Moves every ready event into `out`; answers how many. Never blocks,
@@ -249,6 +276,7 @@ impl Runtime {
     pub fn drain_events(&self, out: &mut Vec<Event>) -> usize {
         let before = out.len();
         while let Ok(e) = self.events.try_recv() {
+            self.taken(&e);
             out.push(e);
         }
         out.len() - before

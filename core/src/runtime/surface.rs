@@ -12,7 +12,8 @@ use crate::worker::{
     BackendConfig, FormResult, ImageResult, Job, Offer, Output, TextResult, WorkKind, WorkerConfig,
 };
 
-use super::WorkerBackend;
+use super::{SourceImage, WorkerBackend};
+use crate::worker::BackendError;
 
 /// A worker as a surface describes it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -119,6 +120,9 @@ pub struct JobShape {
     pub seed: i64,
     /// Images the job asks for (1 for text and forms).
     pub count: u32,
+    /// The image job's width and height, which every answered image must
+    /// have; `(0, 0)` for other jobs.
+    pub size: (u32, u32),
 }
 
 impl JobShape {
@@ -129,16 +133,19 @@ impl JobShape {
                 kind: WorkKind::Image,
                 seed: j.seed,
                 count: j.count.max(1),
+                size: (j.width, j.height),
             },
             Job::Text(_) => Self {
                 kind: WorkKind::Text,
                 seed: 0,
                 count: 1,
+                size: (0, 0),
             },
             Job::Form(_) => Self {
                 kind: WorkKind::Alchemy,
                 seed: 0,
                 count: 1,
+                size: (0, 0),
             },
         }
     }
@@ -150,9 +157,11 @@ impl JobShape {
         Ok(())
     }
 
-    /// The answer to an image job: exactly `count` images, encoded to WebP
-    /// for upload; seeds are the job's seed plus the image's index.
-    pub fn images(&self, images: &[Rgba<'_>]) -> Result<Output, String> {
+    /// The answer to an image job: exactly `count` images of the job's
+    /// width × height; seeds are the job's seed plus the image's index.
+    /// The pixels are checked and copied here (cheap); they are encoded to
+    /// WebP on the runtime's threads, never on the caller's.
+    pub fn images(&self, images: &[Rgba<'_>]) -> Result<Answer, String> {
         self.expect(WorkKind::Image)?;
         if images.len() != self.count as usize {
             return Err(format!(
@@ -161,35 +170,104 @@ impl JobShape {
                 images.len()
             ));
         }
-        let mut results = Vec::with_capacity(images.len());
+        let (w, h) = self.size;
+        let mut owned = Vec::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
-            let webp = img.to_webp().map_err(|e| format!("image {i}: {e}"))?;
-            results.push(ImageResult::new(webp, self.seed.wrapping_add(i as i64)));
+            img.check().map_err(|e| format!("image {i}: {e}"))?;
+            if (img.width, img.height) != (w, h) {
+                return Err(format!(
+                    "image {i} is {}×{}; the job asks for {w}×{h}",
+                    img.width, img.height
+                ));
+            }
+            owned.push(img.to_owned_image());
         }
-        Ok(Output::Images(results))
-    }
-
-    /// The answer to a text job (the generated text, the prompt not repeated).
-    pub fn text(&self, text: &str) -> Result<Output, String> {
-        self.expect(WorkKind::Text)?;
-        Ok(Output::Text(TextResult {
-            text: text.to_owned(),
-            tokens: None,
-            seed: None,
+        Ok(Answer(Pending::Images {
+            seed: self.seed,
+            images: owned,
         }))
     }
 
-    /// The answer to an analysis form (`caption`, `nsfw`, `interrogation`).
-    pub fn form(&self, value: serde_json::Value) -> Result<Output, String> {
-        self.expect(WorkKind::Alchemy)?;
-        Ok(Output::Form(FormResult::Value(value)))
+    /// The answer to a text job (the generated text, the prompt not repeated).
+    pub fn text(&self, text: &str) -> Result<Answer, String> {
+        self.expect(WorkKind::Text)?;
+        Ok(Answer::ready(Ok(Output::Text(TextResult {
+            text: text.to_owned(),
+            tokens: None,
+            seed: None,
+        }))))
     }
 
-    /// The answer to a post-processing form (an upscaler, a face fixer).
-    pub fn form_image(&self, image: &Rgba<'_>) -> Result<Output, String> {
+    /// The answer to an analysis form (`caption`, `nsfw`, `interrogation`).
+    pub fn form(&self, value: serde_json::Value) -> Result<Answer, String> {
         self.expect(WorkKind::Alchemy)?;
-        Ok(Output::Form(FormResult::Image(image.to_webp()?)))
+        Ok(Answer::ready(Ok(Output::Form(FormResult::Value(value)))))
     }
+
+    /// The answer to a post-processing form (an upscaler, a face fixer):
+    /// checked and copied here, encoded on the runtime's threads.
+    pub fn form_image(&self, image: &Rgba<'_>) -> Result<Answer, String> {
+        self.expect(WorkKind::Alchemy)?;
+        image.check()?;
+        Ok(Answer(Pending::FormImage(image.to_owned_image())))
+    }
+}
+
+/// A game's answer to a job, checked against the job: either the worker's
+/// output as it is, or pixels the runtime encodes on its own threads
+/// before the worker uploads them.
+#[derive(Debug)]
+pub struct Answer(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    Ready(Result<Output, BackendError>),
+    Images { seed: i64, images: Vec<SourceImage> },
+    FormImage(SourceImage),
+}
+
+impl Answer {
+    /// An answer that needs no encoding (a text, a form value, a failure,
+    /// or images the game encoded itself).
+    pub fn ready(result: Result<Output, BackendError>) -> Self {
+        Self(Pending::Ready(result))
+    }
+
+    /// Whether turning it into the worker's output takes encoding work.
+    pub(crate) fn needs_encoding(&self) -> bool {
+        !matches!(self.0, Pending::Ready(_))
+    }
+
+    /// The worker's output: images are encoded to lossless WebP here (run
+    /// it on a thread that may spend milliseconds).
+    pub fn into_output(self) -> Result<Output, BackendError> {
+        match self.0 {
+            Pending::Ready(result) => result,
+            Pending::Images { seed, images } => {
+                let mut results = Vec::with_capacity(images.len());
+                for (i, img) in images.into_iter().enumerate() {
+                    results.push(ImageResult::new(
+                        encode(img)?,
+                        seed.wrapping_add(i as i64),
+                    ));
+                }
+                Ok(Output::Images(results))
+            }
+            Pending::FormImage(img) => Ok(Output::Form(FormResult::Image(encode(img)?))),
+        }
+    }
+}
+
+impl From<Result<Output, BackendError>> for Answer {
+    fn from(result: Result<Output, BackendError>) -> Self {
+        Self::ready(result)
+    }
+}
+
+fn encode(img: SourceImage) -> Result<Vec<u8>, BackendError> {
+    let img = image::RgbaImage::from_raw(img.width, img.height, img.rgba)
+        .ok_or_else(|| BackendError::new("the image has too few bytes"))?;
+    to_webp(&img)
 }
 
 /// RGBA8 pixels a game hands over, row by row.
@@ -207,8 +285,8 @@ pub struct Rgba<'a> {
 pub const MAX_ANSWER_SIDE: u32 = 8192;
 
 impl Rgba<'_> {
-    /// Encodes the pixels as lossless WebP, checking the size first.
-    pub fn to_webp(&self) -> Result<Vec<u8>, String> {
+    /// Checks the sides and the byte count.
+    pub fn check(&self) -> Result<(), String> {
         let (w, h) = (self.width, self.height);
         if w == 0 || h == 0 || w > MAX_ANSWER_SIDE || h > MAX_ANSWER_SIDE {
             return Err(format!(
@@ -222,9 +300,22 @@ impl Rgba<'_> {
                 self.pixels.len()
             ));
         }
-        let img = image::RgbaImage::from_raw(w, h, self.pixels.to_vec())
-            .ok_or("the image has too few bytes")?;
-        to_webp(&img).map_err(|e| e.to_string())
+        Ok(())
+    }
+
+    fn to_owned_image(self) -> SourceImage {
+        SourceImage {
+            width: self.width,
+            height: self.height,
+            rgba: self.pixels.to_vec(),
+        }
+    }
+
+    /// Encodes the pixels as lossless WebP, checking the size first
+    /// (milliseconds for large images: not for a game's frame).
+    pub fn to_webp(&self) -> Result<Vec<u8>, String> {
+        self.check()?;
+        encode(self.to_owned_image()).map_err(|e| e.to_string())
     }
 }
 
@@ -280,6 +371,7 @@ mod tests {
             kind: WorkKind::Image,
             seed: 10,
             count: 2,
+            size: (2, 2),
         };
         let px = [7u8; 4 * 4];
         let img = Rgba {
@@ -289,7 +381,15 @@ mod tests {
         };
         assert!(shape.text("x").unwrap_err().contains("not Text"));
         assert!(shape.images(&[img]).unwrap_err().contains("2 image(s); 1"));
-        match shape.images(&[img, img]).unwrap() {
+        let small = Rgba {
+            width: 1,
+            height: 1,
+            pixels: &px[..4],
+        };
+        assert!(
+            shape.images(&[img, small]).unwrap_err().contains("image 1 is 1×1; the job asks for 2×2")
+        );
+        match shape.images(&[img, img]).unwrap().into_output().unwrap() {
             Output::Images(r) => assert_eq!(r.iter().map(|r| r.seed).collect::<Vec<_>>(), [10, 11]),
             other => panic!("{other:?}"),
         }

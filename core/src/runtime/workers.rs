@@ -9,11 +9,11 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use super::events::{Delivery, Event};
+use super::events::{Delivery, Event, SourceImage};
 use crate::client::HordeClient;
 use crate::worker::backends::channel::{ChannelBackend, GameJob};
 use crate::worker::{
-    Backend, BackendError, Offer, Output, WorkKind, Worker, WorkerConfig, WorkerHandle,
+    Backend, BackendError, Offer, WorkKind, Worker, WorkerConfig, WorkerHandle,
     control_pair,
 };
 
@@ -56,7 +56,7 @@ pub(crate) enum WorkerCommand {
     Idle(bool),
     TakeGpuBack,
     Stop,
-    Answer(JobTicket, Result<Output, BackendError>),
+    Answer(JobTicket, super::surface::Answer),
 }
 
 /// The workers of one runtime, on its I/O thread.
@@ -93,11 +93,24 @@ impl Workers {
             WorkerCommand::Idle(idle) => self.handles.iter().for_each(|h| h.set_idle(idle)),
             WorkerCommand::TakeGpuBack => self.handles.iter().for_each(WorkerHandle::take_gpu_back),
             WorkerCommand::Stop => self.handles.iter().for_each(WorkerHandle::stop),
-            WorkerCommand::Answer(ticket, result) => {
+            WorkerCommand::Answer(ticket, answer) => {
                 // An answer to a job the worker gave up on finds nothing.
-                if let Some(job) = self.pending.lock().remove(&ticket) {
-                    job.answer(result);
+                let Some(job) = self.pending.lock().remove(&ticket) else {
+                    return;
+                };
+                if !answer.needs_encoding() {
+                    job.answer(answer.into_output());
+                    return;
                 }
+                // Encoding takes milliseconds: on the blocking pool, so
+                // neither the game nor this thread's HTTP waits for it.
+                self.tasks.retain(|t| !t.is_finished());
+                self.tasks.push(tokio::task::spawn_local(async move {
+                    let output = tokio::task::spawn_blocking(move || answer.into_output())
+                        .await
+                        .unwrap_or_else(|e| Err(BackendError::new(e.to_string())));
+                    job.answer(output);
+                }));
             }
         }
     }
@@ -119,13 +132,49 @@ impl Workers {
             WorkerBackend::Backend(b) => b,
             WorkerBackend::Game { kind, offer } => {
                 let (backend, mut jobs) = ChannelBackend::new(kind, offer);
-                let (pending, next, out) = (
+                let (pending, next, out, worker) = (
                     self.pending.clone(),
                     self.next_ticket.clone(),
                     self.out.clone(),
+                    name.clone(),
                 );
                 self.tasks.push(tokio::task::spawn_local(async move {
                     while let Some(job) = jobs.recv().await {
+                        // Decoding takes milliseconds: off the game's thread
+                        // and off this one's HTTP.
+                        let source = match job.job.source_image().map(<[u8]>::to_vec) {
+                            None => None,
+                            Some(bytes) => {
+                                match tokio::task::spawn_blocking(move || super::decode_image(&bytes))
+                                    .await
+                                {
+                                    Ok(Ok((width, height, rgba))) => Some(SourceImage {
+                                        width,
+                                        height,
+                                        rgba,
+                                    }),
+                                    failed => {
+                                        let why = match failed {
+                                            Ok(Err(why)) => why,
+                                            Err(e) => e.to_string(),
+                                            Ok(Ok(_)) => String::new(),
+                                        };
+                                        let message = format!(
+                                            "the job's source image cannot be decoded ({why}); it goes back to the horde as faulted"
+                                        );
+                                        job.answer(Err(BackendError::new(message.clone())));
+                                        let _ = out.send(Delivery::Event(Event::Worker {
+                                            name: worker.clone(),
+                                            event: crate::worker::WorkerEvent::Error {
+                                                message,
+                                                fatal: false,
+                                            },
+                                        }));
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
                         let ticket = {
                             let mut n = next.lock();
                             *n += 1;
@@ -134,6 +183,7 @@ impl Workers {
                         let event = Event::WorkerJob {
                             ticket,
                             job: Box::new(job.job.clone()),
+                            source,
                         };
                         pending.lock().insert(ticket, job);
                         let _ = out.send(Delivery::Event(event));

@@ -95,7 +95,7 @@ impl HordeClient {
             .body(bytes)
             .send()
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| ClientError::Transport(crate::client::http::with_causes(&e)))?;
         match res.status().as_u16() {
             200..=299 => Ok(()),
             s @ 500..=599 => Err(ClientError::Server(s)),
@@ -119,7 +119,7 @@ impl HordeClient {
                 .get(source)
                 .send()
                 .await
-                .map_err(|e| ClientError::Transport(e.to_string()))?;
+                .map_err(|e| ClientError::Transport(crate::client::http::with_causes(&e)))?;
             let status = res.status().as_u16();
             if !(200..300).contains(&status) {
                 return Err(bad(format!("downloading the source answered {status}")));
@@ -128,7 +128,7 @@ impl HordeClient {
             while let Some(chunk) = res
                 .chunk()
                 .await
-                .map_err(|e| ClientError::Transport(e.to_string()))?
+                .map_err(|e| ClientError::Transport(crate::client::http::with_causes(&e)))?
             {
                 if out.len() + chunk.len() > MAX_SOURCE_BYTES {
                     return Err(bad(format!(

@@ -155,6 +155,10 @@ fn type_prompt(
 fn describe(state: &HordeRequestState) -> String {
     match state {
         HordeRequestState::Submitted => "sent".into(),
+        HordeRequestState::WaitingForSlot => "waiting for a free slot".into(),
+        HordeRequestState::Retrying { message, retry_in } => {
+            format!("horde not answering ({message}); retrying in {retry_in:.0} s")
+        }
         HordeRequestState::Queued {
             position,
             wait_time,

@@ -171,6 +171,19 @@ impl HordeNode {
     /// start from (img2img, alchemy), or null.
     #[signal]
     fn worker_job(ticket: i64, job: VarDictionary, source: Option<Gd<Image>>);
+    /// A call for the request failed for a passing reason and is tried
+    /// again in `retry_in` seconds (`rc`: `RateLimited` or `ServerUnreachable`).
+    #[signal]
+    fn request_retrying(id: i64, rc: GString, message: GString, retry_in: f64);
+    /// Whether the horde answers changed: `state` is `reachable`,
+    /// `retrying` or `unreachable` (requests then fail with
+    /// `ServerUnreachable`: show the player "offline"); `cause` says why.
+    #[signal]
+    fn connection_changed(state: GString, cause: GString);
+    /// The request waits for a free slot: `in_flight` requests (the node's
+    /// `max_in_flight`) are at the horde.
+    #[signal]
+    fn request_waiting(id: i64, in_flight: i64);
 
     /// Queues an image request; answers its id (0 when refused).
     /// `params` null: the node's `image_params`, or the defaults.
@@ -495,6 +508,20 @@ impl HordeNode {
                 );
             }
             Emit::Completed { id } => self.signals().request_completed().emit(to_id(id)),
+            Emit::Retrying { id, why, retry_in } => self.signals().request_retrying().emit(
+                to_id(id),
+                &GString::from(why.rc.as_str()),
+                &GString::from(why.message.as_str()),
+                retry_in,
+            ),
+            Emit::Connection { state, cause } => self.signals().connection_changed().emit(
+                &GString::from(state.as_str()),
+                &GString::from(cause.as_str()),
+            ),
+            Emit::WaitingForSlot { id, in_flight } => self
+                .signals()
+                .request_waiting()
+                .emit(to_id(id), i64::from(in_flight)),
             Emit::Failed { id, why } => self.signals().request_failed().emit(
                 to_id(id),
                 &GString::from(why.rc.as_str()),
