@@ -190,6 +190,29 @@ typedef enum horde_event_kind {
    * (`username`, `kudos`, …), `kudos`. The id is done.
    */
   HORDE_EVENT_USER = 13,
+  /**
+   * A call for the request failed for a passing reason and is tried
+   * again: `status` is `HORDE_STATUS_RATE_LIMITED` (the horde answered
+   * 429) or `HORDE_STATUS_NETWORK` (no answer, or a 5xx), `rc`
+   * `RateLimited` or `ServerUnreachable`, `message` the cause,
+   * `wait_time` the whole seconds until the next attempt (rounded up),
+   * `json` `{"retry_in": SECONDS}` exactly. The id is not done.
+   */
+  HORDE_EVENT_RETRYING = 14,
+  /**
+   * Whether the horde answers changed (`id` is 0): `rc` is `Reachable`
+   * (`status` `HORDE_STATUS_OK`), `Retrying` (calls fail and are retried)
+   * or `Unreachable` (they failed for `give_up_after_ms`; requests fail
+   * with `HORDE_STATUS_NETWORK` — show the player "offline"), both with
+   * `status` `HORDE_STATUS_NETWORK` and `message` the cause.
+   */
+  HORDE_EVENT_CONNECTION = 15,
+  /**
+   * The request waits for one of the client's `max_in_flight` slots
+   * (`processing` requests are at the horde) and is sent when one ends.
+   * The id is not done.
+   */
+  HORDE_EVENT_WAITING_FOR_SLOT = 16,
 } horde_event_kind;
 
 /**
@@ -280,9 +303,9 @@ typedef enum horde_request_kind {
 } horde_request_kind;
 
 /**
- * The client: a runtime with its two threads, the ids it has handed out
- * and not yet seen end, the job tickets not yet answered, and the storage
- * of the last polled event.
+ * The client: a runtime with its two threads (which also knows the ids
+ * not yet ended), the job tickets not yet answered, and the storage of the
+ * last polled event.
  */
 typedef struct horde_client horde_client;
 
@@ -343,6 +366,25 @@ typedef struct horde_config {
    * Passed to `wake`.
    */
   void *wake_userdata;
+  /**
+   * How long the horde may stay unreachable (no connection, timeouts,
+   * 5xx answers in a row) before a request fails with
+   * `HORDE_STATUS_NETWORK` and the cause, in milliseconds; 0 is 30 000.
+   * Calls are retried with back-off until then (`HORDE_EVENT_RETRYING`).
+   */
+  uint32_t give_up_after_ms;
+  /**
+   * Milliseconds between status checks while a request's job may
+   * finish (a result is delivered at most this long after it is done);
+   * 0 is 1 000. A request only queued is checked less often (a quarter
+   * of the horde's wait estimate, at most 5 s).
+   */
+  uint32_t poll_interval_ms;
+  /**
+   * Longest `horde_client_free` waits for cancels and maintenance to
+   * reach the horde, in milliseconds; 0 is 1 000. `UINT32_MAX`: do not wait.
+   */
+  uint32_t shutdown_grace_ms;
 } horde_config;
 
 /**
@@ -710,9 +752,10 @@ enum horde_status horde_client_new(const struct horde_config *config,
                                    struct horde_client **client_out);
 
 /**
- * Frees a client: cancels its outstanding requests on the horde (waiting
- * at most 5 seconds for the horde to hear it), hands its workers' jobs
- * back, puts its workers in maintenance, and joins its threads. Pointers
+ * Frees a client: cancels its outstanding requests on the horde, hands its
+ * workers' jobs back and puts its workers in maintenance — waiting at most
+ * `config.shutdown_grace_ms` (1 second by default) for the horde to hear
+ * it — and joins its threads. Pointers
  * from its last event become invalid. NULL is a no-op.
  *
  * # Safety
@@ -1023,9 +1066,12 @@ enum horde_status horde_client_take_gpu_back(const struct horde_client *client);
 enum horde_status horde_client_stop_workers(const struct horde_client *client);
 
 /**
- * Answers an image job with its images (`count` must equal the job's
- * `count`); libhorde encodes them and the worker uploads them. Seeds are
- * the job's seed plus the image's index. The pixels are copied.
+ * Answers an image job with its images: `count` must equal the job's
+ * `count`, and each image must be the job's `width` × `height`
+ * (`HORDE_STATUS_INVALID_ARG` otherwise, and the ticket stays
+ * answerable). The pixels are copied; libhorde encodes them on its own
+ * threads and the worker uploads them. Seeds are the job's seed plus the
+ * image's index.
  *
  * # Safety
  * `client` is NULL or live; `images` is NULL or `count` views whose

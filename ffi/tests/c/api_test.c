@@ -77,6 +77,9 @@ typedef struct {
   char rc[128];
   horde_status status;
   double kudos;
+  int retries;
+  int connection_retrying;
+  int connection_unreachable;
 } seen_t;
 
 /* Where wait_for writes the images it sees, when set. */
@@ -96,12 +99,30 @@ static horde_event_kind wait_for(horde_client *client, uint64_t id, seen_t *seen
       fprintf(stderr, "event %d for %llu (waiting for %llu): %s %s\n", (int)ev.kind,
               (unsigned long long)ev.id, (unsigned long long)id, ev.rc, ev.message);
     }
+    if (ev.kind == HORDE_EVENT_CONNECTION) {
+      CHECK(ev.id == 0);
+      if (strcmp(ev.rc, "Retrying") == 0) {
+        CHECK(ev.status == HORDE_STATUS_NETWORK && strlen(ev.message) > 0);
+        seen->connection_retrying++;
+      } else if (strcmp(ev.rc, "Unreachable") == 0) {
+        CHECK(ev.status == HORDE_STATUS_NETWORK && strlen(ev.message) > 0);
+        seen->connection_unreachable++;
+      } else {
+        CHECK(strcmp(ev.rc, "Reachable") == 0 && ev.status == HORDE_STATUS_OK);
+      }
+      continue;
+    }
     if (ev.id != id || ev.kind == HORDE_EVENT_WORKER || ev.kind == HORDE_EVENT_WORKER_JOB) {
       continue;
     }
     switch (ev.kind) {
     case HORDE_EVENT_QUEUED:
       seen->queued++;
+      break;
+    case HORDE_EVENT_RETRYING:
+      seen->retries++;
+      CHECK(ev.status == HORDE_STATUS_NETWORK || ev.status == HORDE_STATUS_RATE_LIMITED);
+      CHECK(strlen(ev.message) > 0 && strstr(ev.json, "retry_in") != NULL);
       break;
     case HORDE_EVENT_IMAGE:
       seen->images++;
@@ -502,7 +523,8 @@ static void case_cancel(const char *url, const char *key) {
         b_done |= ev.id == b;
         c_done |= ev.id == c;
       } else {
-        CHECK(ev.kind == HORDE_EVENT_QUEUED || ev.kind == HORDE_EVENT_PROGRESS);
+        CHECK(ev.kind == HORDE_EVENT_QUEUED || ev.kind == HORDE_EVENT_PROGRESS ||
+              ev.kind == HORDE_EVENT_CONNECTION);
       }
     }
     CHECK(b_done && c_done);
@@ -765,7 +787,8 @@ static void case_failure(const char *url, const char *key) {
   horde_client_free(stranger);
   horde_client_free(client);
 
-  /* nothing listens here: retries back off until the request's deadline */
+  /* nothing listens here: retries back off until the request's deadline,
+   * and the failure keeps the network cause */
   {
     horde_config config;
     horde_config_init(&config);
@@ -781,8 +804,60 @@ static void case_failure(const char *url, const char *key) {
     text.prompt = "hello?";
     CHECK_STATUS(horde_client_generate_text(client, &text, &id), HORDE_STATUS_OK);
     CHECK(wait_for(client, id, &seen) == HORDE_EVENT_FAILED);
-    CHECK(seen.status == HORDE_STATUS_TIMEOUT);
-    CHECK(strcmp(seen.rc, "DeadlineExceeded") == 0);
+    CHECK(seen.status == HORDE_STATUS_NETWORK);
+    CHECK(strcmp(seen.rc, "ServerUnreachable") == 0);
+    CHECK(strstr(seen.text, "deadline") != NULL);
+    CHECK(seen.retries > 0);
+    CHECK(seen.connection_retrying == 1);
+    horde_client_free(client);
+  }
+  /* no deadline: every request ends once the horde stayed unreachable for
+   * give_up_after_ms, and the connection event says "unreachable" */
+  {
+    horde_config config;
+    horde_config_init(&config);
+    config.base_url = "http://127.0.0.1:9/api";
+    config.client_agent = AGENT;
+    config.give_up_after_ms = 500;
+    config.shutdown_grace_ms = 100;
+    client = NULL;
+    CHECK_STATUS(horde_client_new(&config, &client), HORDE_STATUS_OK);
+  }
+  if (client != NULL) {
+    uint64_t image = 0, user = 0;
+    bool pending = true;
+    int unreachable = 0;
+    double start;
+    horde_image_request_init(&req);
+    req.prompt = "offline";
+    CHECK_STATUS(horde_client_generate_image(client, &req, &image), HORDE_STATUS_OK);
+    CHECK(wait_for(client, image, &seen) == HORDE_EVENT_FAILED);
+    CHECK(seen.status == HORDE_STATUS_NETWORK);
+    CHECK(strcmp(seen.rc, "ServerUnreachable") == 0);
+    CHECK(seen.retries > 0);
+    unreachable += seen.connection_unreachable;
+    CHECK_STATUS(horde_client_is_pending(client, image, &pending), HORDE_STATUS_OK);
+    CHECK(!pending);
+    /* a question ends too, and is no longer pending once answered */
+    CHECK_STATUS(horde_client_fetch_user(client, &user), HORDE_STATUS_OK);
+    CHECK_STATUS(horde_client_is_pending(client, user, &pending), HORDE_STATUS_OK);
+    CHECK(pending);
+    CHECK(wait_for(client, user, &seen) == HORDE_EVENT_FAILED);
+    CHECK(seen.status == HORDE_STATUS_NETWORK);
+    unreachable += seen.connection_unreachable;
+    CHECK_STATUS(horde_client_is_pending(client, user, &pending), HORDE_STATUS_OK);
+    CHECK(!pending);
+    start = now_seconds();
+    while (unreachable == 0 && now_seconds() - start < 30.0) {
+      horde_event ev;
+      CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
+      if (ev.kind == HORDE_EVENT_NONE) {
+        nap();
+      } else if (ev.kind == HORDE_EVENT_CONNECTION && strcmp(ev.rc, "Unreachable") == 0) {
+        unreachable++;
+      }
+    }
+    CHECK(unreachable == 1);
     horde_client_free(client);
   }
 }
