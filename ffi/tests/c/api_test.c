@@ -650,6 +650,18 @@ static void case_worker(const char *url, const char *key) {
         view.height = ev.height;
         CHECK_STATUS(horde_client_submit_job_images(client, ev.id, &view, 0),
                      HORDE_STATUS_INVALID_ARG);
+        /* an image of another size than the job asks for is refused */
+        view.width = ev.width / 2;
+        view.height = ev.height / 4;
+        CHECK_STATUS(horde_client_submit_job_images(client, ev.id, &view, 1),
+                     HORDE_STATUS_INVALID_ARG);
+        {
+          char why[256];
+          horde_last_error(why, sizeof why);
+          CHECK(strstr(why, "the job asks for 64") != NULL);
+        }
+        view.width = ev.width;
+        view.height = ev.height;
         CHECK_STATUS(horde_client_submit_job_images(client, ev.id, &view, 1), HORDE_STATUS_OK);
         free(pixels); /* libhorde copied the pixels */
         pixels = NULL;
