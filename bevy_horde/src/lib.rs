@@ -65,22 +65,23 @@ pub use plugin::{
     Horde, HordeConnection, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker,
 };
 pub use request::{
-    FormArrived, HordeConnectionChanged, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
-    HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
-    HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
-    HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
-    RequestEnded, TextArrived,
+    FormArrived, HordeConnectionChanged, HordeEstimate, HordeImageReady, HordeImageRequest,
+    HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
+    HordeModels, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState,
+    HordeTextReady, HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus,
+    ImageArrived, RequestEnded, TextArrived,
 };
 
 /// Everything a game needs, with the Bevy message reader.
 pub mod prelude {
     pub use super::{
         Connection, FormArrived, Horde, HordeConnection, HordeConnectionChanged, HordeEstimate,
-        HordeIdle, HordeQuestionFailed, HordeRequestId, HordeRuntime, JobTicket, WorkerBackend, HordeImageReady, HordeImageRequest,
-        HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
-        HordeModels, HordePlugin, HordeRequestEnded, HordeRequestState, HordeSet, HordeTextReady,
-        HordeTextRequest, HordeTexts, HordeUser, HordeWorker, HordeWorkerJob, HordeWorkerStatus,
-        ImageArrived, RequestEnded, TextArrived,
+        HordeIdle, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation,
+        HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordePlugin,
+        HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeRuntime,
+        HordeSet, HordeTextReady, HordeTextRequest, HordeTexts, HordeUser, HordeWorker,
+        HordeWorkerJob, HordeWorkerStatus, ImageArrived, JobTicket, RequestEnded, TextArrived,
+        WorkerBackend,
     };
     pub use bevy_ecs::message::MessageReader;
     pub use horde_core::api::FormName;

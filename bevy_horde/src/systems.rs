@@ -12,11 +12,11 @@ use wgpu_types::{Extent3d, TextureDimension, TextureFormat};
 
 use crate::plugin::{Drained, HordeConnection, HordeIdle, HordeRuntime, HordeWorker};
 use crate::request::{
-    FormArrived, HordeEstimate, HordeImageReady, HordeImageRequest, HordeImages,
-    HordeConnectionChanged, HordeInterrogation, HordeInterrogationReady,
-    HordeInterrogationRequest, HordeModels, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeTextReady,
-    HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus, ImageArrived,
-    RequestEnded, TextArrived,
+    FormArrived, HordeConnectionChanged, HordeEstimate, HordeImageReady, HordeImageRequest,
+    HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
+    HordeModels, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState,
+    HordeTextReady, HordeTextRequest, HordeTexts, HordeUser, HordeWorkerJob, HordeWorkerStatus,
+    ImageArrived, RequestEnded, TextArrived,
 };
 
 type NewRequests<'w, 's> = Query<
@@ -30,10 +30,12 @@ type NewRequests<'w, 's> = Query<
         Option<&'static HordeRequestId>,
         Option<&'static HordeRequestState>,
     ),
+    // `Changed` includes `Added`, and sees a request inserted again on an
+    // entity that already held one.
     Or<(
-        Added<HordeImageRequest>,
-        Added<HordeTextRequest>,
-        Added<HordeInterrogationRequest>,
+        Changed<HordeImageRequest>,
+        Changed<HordeTextRequest>,
+        Changed<HordeInterrogationRequest>,
     )>,
 >;
 
@@ -43,8 +45,8 @@ type NewRequests<'w, 's> = Query<
 #[derive(Resource, Default)]
 pub(crate) struct Owners(HashMap<RequestId, Entity>);
 
-/// Sends new requests. A request inserted on an entity that already had
-/// one replaces it: the old one is cancelled (its end is still announced,
+/// Sends new requests: a request component added, or inserted again. A
+/// request inserted on an entity that already had one replaces it: the old one is cancelled (its end is still announced,
 /// as a message) and its results are cleared.
 pub(crate) fn submit(
     mut commands: Commands,
@@ -310,7 +312,13 @@ pub(crate) fn apply(
                 });
             }
             Event::Completed { .. } => {
-                end(&mut requests, &mut out, &mut announce, owner, HordeRequestState::Done);
+                end(
+                    &mut requests,
+                    &mut out,
+                    &mut announce,
+                    owner,
+                    HordeRequestState::Done,
+                );
             }
             Event::Cancelled { .. } => end(
                 &mut requests,

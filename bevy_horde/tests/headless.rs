@@ -504,3 +504,177 @@ fn interrogations_arrive_as_a_component_a_message_and_an_entity_event() {
         ["caption: \"a 64x64 image, mostly red\""]
     );
 }
+
+fn ends_of(app: &App, e: Entity) -> Vec<HordeRequestState> {
+    app.world()
+        .resource::<Seen>()
+        .ended
+        .iter()
+        .filter(|m| m.entity == e)
+        .map(|m| m.state.clone())
+        .collect()
+}
+
+#[test]
+fn every_result_of_a_frame_stays_and_an_observer_may_despawn_its_request() {
+    let h = horde();
+    let w = worker(
+        "bevy-three",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    );
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true));
+    let mut three = image_request("three ships", 64, 64);
+    three.params.as_mut().unwrap().n = Some(3);
+    let e = app.world_mut().spawn(HordeImageRequest(three.clone())).id();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e) == Some(&HordeRequestState::Done)
+    });
+    // All three arrive together (one status fetch) and all three stay.
+    assert_eq!(app.world().get::<HordeImages>(e).unwrap().0.len(), 3);
+    let assets = app.world().resource::<Assets<Image>>();
+    for handle in &app.world().get::<HordeImages>(e).unwrap().0 {
+        assert!(assets.get(handle).is_some(), "an image's asset was freed");
+    }
+    assert_eq!(ends_of(&app, e), [HordeRequestState::Done]);
+
+    // Despawning the request in its own observer, with more results of
+    // the same frame still to apply, does not fail the update.
+    let doomed = app
+        .world_mut()
+        .spawn(HordeImageRequest(three))
+        .observe(|arrived: On<ImageArrived>, mut commands: Commands| {
+            commands.entity(arrived.entity).despawn();
+        })
+        .id();
+    run_until(&mut app, |w| {
+        w.resource::<Seen>()
+            .ended
+            .iter()
+            .any(|m| m.entity == doomed)
+    });
+    assert!(app.world().get_entity(doomed).is_err());
+    assert_eq!(ends_of(&app, doomed).len(), 1);
+}
+
+#[test]
+fn every_request_ends_once_cancels_included_and_removed_resources_do_not_kill_the_app() {
+    let h = horde();
+    let mut app = app(&h, None);
+    // No worker serves it: it queues — and says so, not "processing".
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a ship", 64, 64)))
+        .id();
+    let mut states = Vec::new();
+    run_until(&mut app, |w| {
+        let s = w.get::<HordeRequestState>(e).cloned().unwrap();
+        if states.last() != Some(&s) {
+            states.push(s.clone());
+        }
+        matches!(s, HordeRequestState::Queued { .. })
+    });
+    assert!(
+        matches!(
+            &states[..],
+            [
+                HordeRequestState::Submitted,
+                HordeRequestState::Queued { .. }
+            ]
+        ),
+        "{states:?}"
+    );
+    // Removing the id cancels it, and the request ends as cancelled.
+    app.world_mut().entity_mut(e).remove::<HordeRequestId>();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e) == Some(&HordeRequestState::Cancelled)
+    });
+    assert_eq!(ends_of(&app, e), [HordeRequestState::Cancelled]);
+    assert_eq!(queued(&h.api), 0);
+
+    // A despawned request ends once too, as cancelled.
+    let gone = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a boat", 64, 64)))
+        .id();
+    run_until(&mut app, |w| {
+        matches!(
+            w.get::<HordeRequestState>(gone),
+            Some(HordeRequestState::Queued { .. })
+        )
+    });
+    app.world_mut().despawn(gone);
+    run_until(&mut app, |w| {
+        w.resource::<Seen>().ended.iter().any(|m| m.entity == gone)
+    });
+    for _ in 0..5 {
+        app.update();
+    }
+    assert_eq!(ends_of(&app, gone), [HordeRequestState::Cancelled]);
+
+    // A new request on an entity whose request ended starts afresh.
+    app.world_mut()
+        .entity_mut(e)
+        .insert(HordeImageRequest(image_request("again", 64, 64)));
+    run_until(&mut app, |w| {
+        matches!(
+            w.get::<HordeRequestState>(e),
+            Some(HordeRequestState::Queued { .. })
+        )
+    });
+
+    // The game removes the plugin's resources: updates go on.
+    app.world_mut().remove_resource::<HordeIdle>();
+    app.update();
+    app.world_mut()
+        .remove_resource::<bevy_horde::HordeRuntime>();
+    for _ in 0..3 {
+        app.update();
+    }
+}
+
+#[test]
+fn an_unreachable_horde_fails_requests_with_the_cause_and_shows_offline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut plugin = HordePlugin::public("bevy-horde-tests:0.1:https://example.invalid")
+        .at(format!("http://{addr}/api"), "0000000000");
+    plugin.policy.backoff = 0.02;
+    plugin.policy.max_backoff = 0.1;
+    plugin.policy.give_up_after = 0.3;
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+        plugin,
+    ));
+    app.init_resource::<Seen>().add_systems(Update, record);
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("offline", 64, 64)))
+        .id();
+    let mut retried = false;
+    run_until(&mut app, |w| {
+        retried |= matches!(
+            w.get::<HordeRequestState>(e),
+            Some(HordeRequestState::Retrying { .. })
+        );
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+            && matches!(
+                w.resource::<HordeConnection>().0,
+                Some(Connection::Unreachable { .. })
+            )
+    });
+    assert!(retried, "the state showed the retries");
+    match state(&mut app, e) {
+        Some(HordeRequestState::Failed { rc, message }) => {
+            assert_eq!(rc.as_deref(), Some("ServerUnreachable"), "{message}");
+            assert!(message.to_lowercase().contains("connect"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ends_of(&app, e).len(), 1);
+}

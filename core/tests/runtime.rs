@@ -436,7 +436,14 @@ async fn find_user_answers_with_the_keys_user_and_a_wrong_key_fails() {
     let key = h.user("player", 42.0, false).await;
     let rt = runtime(&h.api, &key);
     let id = rt.find_user();
-    let reachable = |e: &Event| matches!(e, Event::Connection { state: Connection::Reachable });
+    let reachable = |e: &Event| {
+        matches!(
+            e,
+            Event::Connection {
+                state: Connection::Reachable
+            }
+        )
+    };
     let mut events = events_until(&rt, |e| {
         e.iter().any(|e| matches!(e, Event::User { .. })) && e.iter().any(reachable)
     })
@@ -501,12 +508,17 @@ async fn an_unreachable_horde_ends_every_request_with_the_network_cause_and_says
     ];
     let question = rt.find_user();
     let all = events_until(&rt, |e| {
-        ids.iter()
-            .chain([&question])
-            .all(|id| e.iter().any(|e| e.request() == Some(*id) && e.ends_request()))
-            && e.iter().any(|e| {
-                matches!(e, Event::Connection { state: Connection::Unreachable { .. } })
-            })
+        ids.iter().chain([&question]).all(|id| {
+            e.iter()
+                .any(|e| e.request() == Some(*id) && e.ends_request())
+        }) && e.iter().any(|e| {
+            matches!(
+                e,
+                Event::Connection {
+                    state: Connection::Unreachable { .. }
+                }
+            )
+        })
     })
     .await;
     for id in ids {
@@ -514,7 +526,10 @@ async fn an_unreachable_horde_ends_every_request_with_the_network_cause_and_says
         let (last, before) = mine.split_last().unwrap();
         match last {
             Event::Failed { error, .. } => {
-                assert_eq!(error.rc.as_ref().map(|rc| rc.as_str()), Some("ServerUnreachable"));
+                assert_eq!(
+                    error.rc.as_ref().map(|rc| rc.as_str()),
+                    Some("ServerUnreachable")
+                );
                 assert!(
                     error.message.to_lowercase().contains("connect"),
                     "the cause is kept: {error}"
@@ -525,7 +540,10 @@ async fn an_unreachable_horde_ends_every_request_with_the_network_cause_and_says
         assert!(
             before.iter().any(|e| matches!(
                 e,
-                Event::Retrying { cause: RetryCause::Unreachable(_), .. }
+                Event::Retrying {
+                    cause: RetryCause::Unreachable(_),
+                    ..
+                }
             )),
             "{id:?} retried before failing: {mine:?}"
         );
@@ -558,5 +576,9 @@ async fn an_unreachable_horde_ends_every_request_with_the_network_cause_and_says
     assert!(rt.is_pending(pending));
     let quit = Instant::now();
     drop(rt);
-    assert!(quit.elapsed() < Duration::from_secs(10), "{:?}", quit.elapsed());
+    assert!(
+        quit.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        quit.elapsed()
+    );
 }

@@ -5,8 +5,8 @@
 
 use std::ffi::{CStr, CString, c_char};
 
-use horde_core::runtime::{Connection, Event, RetryCause};
 use horde_core::runtime::surface::JobShape;
+use horde_core::runtime::{Connection, Event, RetryCause};
 use horde_core::worker::{Job, WorkKind, WorkerEvent};
 
 use crate::status::horde_status;
@@ -369,9 +369,11 @@ impl EventSlot {
                         "RateLimited",
                         "the horde asked to slow down",
                     ),
-                    RetryCause::Unreachable(why) => {
-                        (horde_status::HORDE_STATUS_NETWORK, "ServerUnreachable", why.as_str())
-                    }
+                    RetryCause::Unreachable(why) => (
+                        horde_status::HORDE_STATUS_NETWORK,
+                        "ServerUnreachable",
+                        why.as_str(),
+                    ),
                 };
                 ev.status = status;
                 ev.rc = self.keep(rc);

@@ -645,12 +645,8 @@ impl NodeLogic {
                 form,
                 result: Value::Object(result),
             },
-            Event::Completed { id } => {
-                Emit::Completed { id: id.0 }
-            }
-            Event::Cancelled { id } => {
-                Emit::Cancelled { id: id.0 }
-            }
+            Event::Completed { id } => Emit::Completed { id: id.0 },
+            Event::Cancelled { id } => Emit::Cancelled { id: id.0 },
             Event::Failed { id, error } => {
                 // A failed question still answers its awaited signal (with
                 // an empty value) so an `await` never hangs; the failure
@@ -671,21 +667,15 @@ impl NodeLogic {
                     _ => return,
                 }
             }
-            Event::Estimated { id, kudos } => {
-                Emit::Estimated { id: id.0, kudos }
-            }
-            Event::Models { id, models } => {
-                Emit::Models {
-                    id: id.0,
-                    models: serde_json::to_value(models).unwrap_or(Value::Array(Vec::new())),
-                }
-            }
-            Event::User { id, user } => {
-                Emit::User {
-                    id: id.0,
-                    user: serde_json::to_value(user).unwrap_or(Value::Null),
-                }
-            }
+            Event::Estimated { id, kudos } => Emit::Estimated { id: id.0, kudos },
+            Event::Models { id, models } => Emit::Models {
+                id: id.0,
+                models: serde_json::to_value(models).unwrap_or(Value::Array(Vec::new())),
+            },
+            Event::User { id, user } => Emit::User {
+                id: id.0,
+                user: serde_json::to_value(user).unwrap_or(Value::Null),
+            },
             Event::Worker { name, event } => {
                 if matches!(event, WorkerEvent::Stopped { .. }) {
                     self.workers.remove(&name);

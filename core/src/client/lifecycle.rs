@@ -256,10 +256,9 @@ impl Lifecycle {
         }
         if self.deadline().is_some_and(|d| now >= d) {
             if self.unreachable_since.is_some() {
-                return self.finish(Note::Failed(self.unreachable(
-                    now,
-                    " before the request's deadline",
-                )));
+                return self.finish(Note::Failed(
+                    self.unreachable(now, " before the request's deadline"),
+                ));
             }
             return self.finish(Note::Failed(client_error(
                 "DeadlineExceeded",
@@ -306,10 +305,7 @@ impl Lifecycle {
         self.wake = now + base + jitter;
         // The last attempt lands on the give-up bound, not after it.
         if let Some(since) = self.unreachable_since {
-            self.wake = self
-                .wake
-                .min(since + self.policy.give_up_after)
-                .max(now);
+            self.wake = self.wake.min(since + self.policy.give_up_after).max(now);
         }
         self.wake - now
     }
@@ -317,7 +313,10 @@ impl Lifecycle {
     /// Seconds until the next poll: `min_poll` while a job may finish
     /// soon, a quarter of the wait estimate while the request only queues.
     fn poll_interval(&self, check: &RequestStatusCheck) -> f64 {
-        let (lo, hi) = (self.policy.min_poll, self.policy.max_poll.max(self.policy.min_poll));
+        let (lo, hi) = (
+            self.policy.min_poll,
+            self.policy.max_poll.max(self.policy.min_poll),
+        );
         if check.processing > 0 || check.finished > 0 {
             return lo;
         }
@@ -691,7 +690,12 @@ mod tests {
         loop {
             let notes = l.on_reply(now, Reply::Transient("connection refused".into()));
             match &notes[..] {
-                [Note::Retrying { cause: RetryCause::Unreachable(why), retry_in }] => {
+                [
+                    Note::Retrying {
+                        cause: RetryCause::Unreachable(why),
+                        retry_in,
+                    },
+                ] => {
                     assert_eq!(why, "connection refused");
                     let Action::Sleep(t) = l.next(now) else {
                         panic!("backs off")

@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 pub use crate::client::lifecycle::RetryCause;
-pub use events::{Connection, Event, SourceImage};
 pub use events::decode as decode_image;
+pub use events::{Connection, Event, SourceImage};
 pub use workers::{JobTicket, WorkerBackend};
 
 use workers::WorkerCommand;
@@ -261,7 +261,10 @@ impl Runtime {
     /// [`surface::Answer`] from [`surface::JobShape`], whose pixels are
     /// encoded on the runtime's threads.
     pub fn answer_job(&self, ticket: JobTicket, answer: impl Into<surface::Answer>) {
-        self.send(Command::Worker(WorkerCommand::Answer(ticket, answer.into())));
+        self.send(Command::Worker(WorkerCommand::Answer(
+            ticket,
+            answer.into(),
+        )));
     }
 
     /// The next event, if one is ready. Never blocks.

@@ -246,10 +246,7 @@ impl Answer {
             Pending::Images { seed, images } => {
                 let mut results = Vec::with_capacity(images.len());
                 for (i, img) in images.into_iter().enumerate() {
-                    results.push(ImageResult::new(
-                        encode(img)?,
-                        seed.wrapping_add(i as i64),
-                    ));
+                    results.push(ImageResult::new(encode(img)?, seed.wrapping_add(i as i64)));
                 }
                 Ok(Output::Images(results))
             }
@@ -387,7 +384,10 @@ mod tests {
             pixels: &px[..4],
         };
         assert!(
-            shape.images(&[img, small]).unwrap_err().contains("image 1 is 1×1; the job asks for 2×2")
+            shape
+                .images(&[img, small])
+                .unwrap_err()
+                .contains("image 1 is 1×1; the job asks for 2×2")
         );
         match shape.images(&[img, img]).unwrap().into_output().unwrap() {
             Output::Images(r) => assert_eq!(r.iter().map(|r| r.seed).collect::<Vec<_>>(), [10, 11]),

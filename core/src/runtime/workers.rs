@@ -13,8 +13,7 @@ use super::events::{Delivery, Event, SourceImage};
 use crate::client::HordeClient;
 use crate::worker::backends::channel::{ChannelBackend, GameJob};
 use crate::worker::{
-    Backend, BackendError, Offer, WorkKind, Worker, WorkerConfig, WorkerHandle,
-    control_pair,
+    Backend, BackendError, Offer, WorkKind, Worker, WorkerConfig, WorkerHandle, control_pair,
 };
 
 /// The runtime's ticket for a job the game answers.
