@@ -79,6 +79,12 @@ pub struct NodeSettings {
     pub max_in_flight: u32,
     /// Seconds before a request that has not finished fails (0: never).
     pub request_timeout_secs: f64,
+    /// Seconds the horde may stay unreachable before requests fail with
+    /// `ServerUnreachable` (calls are retried until then).
+    pub give_up_after_secs: f64,
+    /// Seconds between status checks while a job may finish: a result
+    /// arrives at most this long after it is done.
+    pub poll_interval_secs: f64,
     /// Cancel every pending request when the node leaves the tree.
     pub cancel_on_exit: bool,
     /// When the worker may take jobs.
@@ -93,6 +99,8 @@ impl Default for NodeSettings {
             client_agent: "godot_horde:0.1:unknown".into(),
             max_in_flight: 4,
             request_timeout_secs: 600.0,
+            give_up_after_secs: 30.0,
+            poll_interval_secs: 1.0,
             cancel_on_exit: true,
             worker_mode: WorkerMode::Off,
         }
@@ -319,6 +327,13 @@ impl NodeLogic {
             client.api_key = s.api_key.clone();
             let mut config = RuntimeConfig::new(client);
             config.max_in_flight = s.max_in_flight.max(1) as usize;
+            if s.give_up_after_secs > 0.0 && s.give_up_after_secs.is_finite() {
+                config.policy.give_up_after = s.give_up_after_secs;
+            }
+            if s.poll_interval_secs > 0.0 && s.poll_interval_secs.is_finite() {
+                config.policy.min_poll = s.poll_interval_secs;
+                config.policy.max_poll = config.policy.max_poll.max(s.poll_interval_secs);
+            }
             if s.request_timeout_secs > 0.0 && s.request_timeout_secs.is_finite() {
                 config.policy.deadline = Some(s.request_timeout_secs);
             }

@@ -368,6 +368,8 @@ fn refusals_and_failures_arrive_as_request_failed_and_lose_nothing() {
         |_, _| {},
         |s| s.iter().any(|e| matches!(e, Emit::User { .. })),
     );
+    // A refusal is an answer: the horde is reachable.
+    seen.retain(|e| !matches!(e, Emit::Connection { state, .. } if state == "reachable"));
     assert!(
         matches!(&seen[..], [Emit::Failed { id: a, .. }, Emit::User { id: b, user }]
         if *a == id && *b == id && user.as_object().unwrap().is_empty())
@@ -510,4 +512,63 @@ fn the_worker_takes_jobs_only_while_the_game_says_the_player_is_idle() {
         },
     );
     assert!(logic.workers().is_empty());
+}
+
+#[test]
+fn an_unreachable_horde_fails_requests_with_the_cause_and_says_offline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut logic = NodeLogic::new(NodeSettings {
+        base_url: format!("http://{addr}/api"),
+        client_agent: "godot-horde-tests:0.1:https://example.invalid".into(),
+        give_up_after_secs: 0.3,
+        ..NodeSettings::default()
+    });
+    let id = logic.generate_image("offline", &small(PROCEDURAL_MODEL));
+    let user = logic.fetch_user();
+    let mut seen = Vec::new();
+    drain_until(
+        &mut logic,
+        &mut seen,
+        |_, _| {},
+        |seen| {
+            ended(id)(seen)
+                && ended(user)(seen)
+                && seen
+                    .iter()
+                    .any(|e| matches!(e, Emit::Connection { state, .. } if state == "unreachable"))
+        },
+    );
+    let failure = seen
+        .iter()
+        .find_map(|e| match e {
+            Emit::Failed { id: i, why } if *i == id => Some(why),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(failure.rc, "ServerUnreachable", "{failure:?}");
+    assert!(
+        failure.message.to_lowercase().contains("connect"),
+        "{failure:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Emit::Retrying { id: i, .. } if *i == id)),
+        "{seen:#?}"
+    );
+    // The awaited answer of a failed question still comes (empty).
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Emit::User { id: i, .. } if *i == user))
+    );
+    assert!(!logic.is_pending(id) && !logic.is_pending(user));
+    let states: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Emit::Connection { state, .. } => Some(state.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, ["retrying", "unreachable"]);
 }

@@ -53,6 +53,14 @@ pub struct HordeNode {
     /// Seconds before an unfinished request fails (0: never).
     #[export(range = (0.0, 3600.0, 1.0, or_greater))]
     request_timeout: f64,
+    /// Seconds the horde may stay unreachable before requests fail
+    /// (`request_failed` with `ServerUnreachable`; `connection_changed`
+    /// says "unreachable").
+    #[export]
+    give_up_after: f64,
+    /// Seconds between status checks while a job may finish.
+    #[export]
+    poll_interval: f64,
     /// Cancel pending requests when the node leaves the scene tree.
     #[export]
     cancel_on_exit: bool,
@@ -97,6 +105,8 @@ impl INode for HordeNode {
             client_agent: GString::from(d.client_agent.as_str()),
             max_in_flight: i64::from(d.max_in_flight),
             request_timeout: d.request_timeout_secs,
+            give_up_after: d.give_up_after_secs,
+            poll_interval: d.poll_interval_secs,
             cancel_on_exit: d.cancel_on_exit,
             image_params: None,
             text_params: None,
@@ -426,6 +436,8 @@ impl HordeNode {
         s.client_agent = self.client_agent.to_string();
         s.max_in_flight = u32::try_from(self.max_in_flight).unwrap_or(1).max(1);
         s.request_timeout_secs = self.request_timeout;
+        s.give_up_after_secs = self.give_up_after;
+        s.poll_interval_secs = self.poll_interval;
         s.cancel_on_exit = self.cancel_on_exit;
         s.worker_mode = self.worker_mode.into();
     }
