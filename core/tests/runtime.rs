@@ -582,3 +582,55 @@ async fn an_unreachable_horde_ends_every_request_with_the_network_cause_and_says
         quit.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_breaks_a_rule_fails_at_once_naming_the_field() {
+    // Nothing listens: a refusal that arrives without a retry was made
+    // before anything was sent.
+    let rt = runtime(&nobody_listens(), "0000000000");
+    let text = rt.submit_text(
+        serde_json::from_value(json!({"prompt": "Once", "params": {"temperature": 9.5}})).unwrap(),
+    );
+    let mut nan = TextGenerateRequest::new("Once");
+    nan.params.get_or_insert_default().temperature = Some(f64::NAN);
+    let nan = rt.submit_text(nan);
+    let sampler = rt.submit_image(
+        serde_json::from_value(json!({"prompt": "x", "params": {"sampler_name": "k_imaginary"}}))
+            .unwrap(),
+    );
+    // JSON has no NaN: set it on the typed request.
+    let mut cfg = ImageGenerateRequest::new("x");
+    cfg.params.get_or_insert_default().settings.cfg_scale = Some(f64::NAN);
+    let estimate = rt.estimate_image(cfg);
+    let form = rt.submit_interrogation(
+        serde_json::from_value(json!({"source_image": "https://example.invalid/a.webp",
+            "forms": [{"name": "telepathy"}]}))
+        .unwrap(),
+    );
+    // Upstream's rc for each rule: a schema failure, or its own code.
+    let cases = [
+        (text, "params.temperature", Rc::BadRequest),
+        (nan, "params.temperature", Rc::BadRequest),
+        (sampler, "params.sampler_name", Rc::BadRequest),
+        (estimate, "params.cfg_scale", Rc::BadCFGNumber),
+        (form, "forms.0.name", Rc::BadRequest),
+    ];
+    let all = events_until(&rt, |e| {
+        cases.iter().all(|(id, ..)| {
+            e.iter()
+                .any(|e| e.request() == Some(*id) && e.ends_request())
+        })
+    })
+    .await;
+    for (id, field, rc) in cases {
+        let mine: Vec<&Event> = all.iter().filter(|e| e.request() == Some(id)).collect();
+        match mine.as_slice() {
+            [Event::Failed { error, .. }] => {
+                assert_eq!(error.rc, Some(rc), "{error}");
+                assert!(error.message.starts_with(field), "{field}: {error}");
+                assert!(error.errors.as_ref().is_some_and(|e| e.contains_key(field)));
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+}

@@ -388,6 +388,8 @@ mod stand_in {
         pub submits: Vec<Value>,
         pub uploads: Vec<(String, Vec<u8>)>,
         pub job: Option<Value>,
+        /// What an empty pop answers, when not the default.
+        pub empty: Option<Value>,
     }
 
     pub type Shared = Arc<Mutex<Seen>>;
@@ -398,7 +400,9 @@ mod stand_in {
     ) -> axum::Json<Value> {
         let mut seen = s.lock();
         seen.pops.push(body);
-        let empty = json!({"id": null, "ids": [], "skipped": {"models": 1}, "payload": {}});
+        let empty = seen.empty.clone().unwrap_or_else(
+            || json!({"id": null, "ids": [], "skipped": {"models": 1}, "payload": {}}),
+        );
         axum::Json(seen.job.take().unwrap_or(empty))
     }
 
@@ -428,6 +432,12 @@ mod stand_in {
 
     /// Serves on 127.0.0.1; answers the base URL.
     pub async fn serve(seen: Shared) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        serve_on(seen, listener)
+    }
+
+    /// Serves on `listener`; answers the base URL.
+    pub fn serve_on(seen: Shared, listener: tokio::net::TcpListener) -> String {
         let app = Router::new()
             .route("/api/v2/generate/pop", post(pop))
             .route("/api/v2/generate/text/pop", post(pop))
@@ -436,11 +446,115 @@ mod stand_in {
             .route("/upload/{name}", put(upload))
             .route("/api/v2/workers/name/{name}", get(no_worker))
             .with_state(seen);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_waits_for_the_horde_and_idle_pops_report_only_changes() {
+    // A port nothing listens on yet: the horde is down when the worker starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = port.local_addr().unwrap();
+    drop(port);
+    let mut c = horde_core::client::ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    c.base_url = format!("http://{addr}/api");
+    c.api_key = "0123456789abcdefghijkl".into();
+    let client = horde_core::client::HordeClient::new(c).unwrap();
+    let mut cfg = config("patient-dreamer");
+    cfg.models = vec!["stable_diffusion".into()];
+    let (handle, control) = horde_core::worker::control_pair();
+    let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let task = tokio::spawn(
+        horde_core::worker::Worker::new(client, cfg, Arc::new(ProceduralImages))
+            .run(control, move |e| sink.lock().push(e)),
+    );
+    let until = |what: &str, done: &dyn Fn(&[WorkerEvent]) -> bool| {
+        let start = Instant::now();
+        loop {
+            if done(&events.lock()) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{what}: {:?}",
+                events.lock()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let errors = |e: &[WorkerEvent]| {
+        e.iter()
+            .filter(|e| matches!(e, WorkerEvent::Error { fatal: false, .. }))
+            .count()
+    };
+    until("three failed pops", &|e| errors(e) >= 3);
+    assert!(
+        !events
+            .lock()
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::Started { .. })),
+        "started before the horde answered: {:?}",
+        events.lock()
+    );
+
+    // The horde comes up on that port: the next pop it answers starts the
+    // worker, and pops that keep finding nothing, for the same reasons,
+    // say so once.
+    let seen: stand_in::Shared = Arc::default();
+    stand_in::serve_on(
+        seen.clone(),
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+    );
+    let nothing = |e: &[WorkerEvent]| {
+        e.iter()
+            .filter(|e| matches!(e, WorkerEvent::NothingToDo { .. }))
+            .count()
+    };
+    until("started and one empty pop", &|e| nothing(e) >= 1);
+    let pops_then = seen.lock().pops.len();
+    {
+        let e = events.lock();
+        let started = e
+            .iter()
+            .position(|e| matches!(e, WorkerEvent::Started { .. }))
+            .expect("started");
+        let first_empty = e
+            .iter()
+            .position(|e| matches!(e, WorkerEvent::NothingToDo { .. }))
+            .unwrap();
+        assert!(started < first_empty, "{e:?}");
+    }
+    let start = Instant::now();
+    while seen.lock().pops.len() < pops_then + 10 {
+        assert!(start.elapsed() < Duration::from_secs(30), "pops stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(nothing(&events.lock()), 1, "{:?}", events.lock());
+
+    // Other reasons: said once more.
+    seen.lock().empty = Some(json!({"id": null, "ids": [], "payload": {},
+        "skipped": {"models": 1, "nsfw": 2}}));
+    until("the new reasons", &|e| nothing(e) >= 2);
+    let pops_then = seen.lock().pops.len();
+    while seen.lock().pops.len() < pops_then + 10 {
+        assert!(start.elapsed() < Duration::from_secs(60), "pops stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let e = events.lock().clone();
+    assert_eq!(nothing(&e), 2, "{e:?}");
+    match e
+        .iter()
+        .rev()
+        .find(|e| matches!(e, WorkerEvent::NothingToDo { .. }))
+    {
+        Some(WorkerEvent::NothingToDo { skipped }) => assert_eq!(skipped.nsfw, Some(2)),
+        other => panic!("{other:?}"),
+    }
+    handle.stop();
+    task.await.unwrap().unwrap();
 }
 
 fn fixture(name: &str) -> Value {

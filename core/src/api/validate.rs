@@ -101,6 +101,17 @@ impl ValidationError {
             ErrorBody::new(self.rc.clone(), format!("{}: {}", self.field, self.message))
         }
     }
+
+    /// The body a client reports before sending anything: upstream's code,
+    /// the `errors` map, and a message that names the field for every rule
+    /// (a schema failure's message alone would not).
+    pub fn explained(&self) -> ErrorBody {
+        ErrorBody {
+            message: format!("{}: {}", self.field, self.message),
+            rc: Some(self.rc.clone()),
+            errors: Some([(self.field.clone(), self.message.clone())].into()),
+        }
+    }
 }
 
 type Check = Result<(), ValidationError>;

@@ -12,6 +12,7 @@ use crate::api::{
     ActiveModel, ErrorBody, ImageGenerateRequest, ImageStatus, InterrogationAsyncResponse,
     InterrogationRequest, InterrogationStatus, KudosEstimate, RequestAsyncResponse,
     RequestStatusCheck, SharedKeyDetails, TextGenerateRequest, TextStatus, UserDetails, paths,
+    validate,
 };
 
 /// Where and as whom a client talks.
@@ -242,12 +243,21 @@ impl HordeClient {
             429 => Err(ClientError::RateLimited(retry_after)),
             500..=599 => Err(ClientError::Server(status)),
             _ => {
-                let body =
+                let mut body =
                     serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
                         message: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
                         rc: None,
                         errors: None,
                     });
+                // A schema failure's message ("Input payload validation
+                // failed") names no field; its `errors` map does.
+                if let Some(errors) = body.errors.as_ref().filter(|e| !e.is_empty()) {
+                    let fields: Vec<String> = errors
+                        .iter()
+                        .map(|(f, why)| format!("{f}: {why}"))
+                        .collect();
+                    body.message = format!("{} ({})", body.message, fields.join("; "));
+                }
                 Err(ClientError::Api { status, body })
             }
         }
@@ -395,6 +405,7 @@ impl HordeClient {
         cancel: Option<CancelSignal>,
         mut on_note: impl FnMut(&Note),
     ) -> Result<ImageStatus, ErrorBody> {
+        refuse_early(validate::validate_image_request(req), &mut on_note)?;
         let mut driver = Driver::new(policy, true, cancel);
         let mut last = None;
         while let Some(action) = driver.next(&mut on_note).await {
@@ -428,6 +439,7 @@ impl HordeClient {
         cancel: Option<CancelSignal>,
         mut on_note: impl FnMut(&Note),
     ) -> Result<TextStatus, ErrorBody> {
+        refuse_early(validate::validate_text_request(req), &mut on_note)?;
         let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
         while let Some(action) = driver.next(&mut on_note).await {
@@ -460,6 +472,7 @@ impl HordeClient {
         cancel: Option<CancelSignal>,
         mut on_note: impl FnMut(&Note),
     ) -> Result<InterrogationStatus, ErrorBody> {
+        refuse_early(validate::validate_interrogation_request(req), &mut on_note)?;
         let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
         while let Some(action) = driver.next(&mut on_note).await {
@@ -486,6 +499,19 @@ impl HordeClient {
         driver.outcome()?;
         last.ok_or_else(|| client_error("NoResult", "the request ended without a status"))
     }
+}
+
+/// A request that breaks one of upstream's rules ends before anything is
+/// sent: told as the lifecycle tells a failure, then answered.
+fn refuse_early(
+    checked: Result<(), validate::ValidationError>,
+    on_note: &mut impl FnMut(&Note),
+) -> Result<(), ErrorBody> {
+    checked.map_err(|e| {
+        let body = e.explained();
+        on_note(&Note::Failed(body.clone()));
+        body
+    })
 }
 
 /// An interrogation's forms seen as a request's jobs, for the lifecycle.

@@ -55,6 +55,18 @@ pub struct Config {
     pub news: Vec<crate::api::NewsItem>,
 }
 
+/// Puts every value of `top` over `under`, table by table.
+fn overlay(under: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (under.get_mut(&key), value) {
+            (Some(toml::Value::Table(u)), toml::Value::Table(t)) => overlay(u, t),
+            (_, value) => {
+                under.insert(key, value);
+            }
+        }
+    }
+}
+
 /// Fixed-window rate limits, per client IP and per API key, with upstream's
 /// defaults. Off switch for benchmarks: `enabled = false` (`HORDE_RATE_LIMITS=off`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -80,6 +92,11 @@ pub struct RateLimits {
     pub text_status_per_minute: u32,
     /// Pops and submits per second per IP.
     pub worker_per_second: u32,
+    /// Calls from loopback (127.0.0.0/8, ::1) are never limited: for a
+    /// horde embedded in a game, whose own requests and workers come from
+    /// the same machine. Off by default: behind a reverse proxy on the same
+    /// host every client would look local.
+    pub exempt_loopback: bool,
 }
 
 impl Default for RateLimits {
@@ -95,6 +112,7 @@ impl Default for RateLimits {
             image_status_per_minute: 10,
             text_status_per_minute: 60,
             worker_per_second: 60,
+            exempt_loopback: false,
         }
     }
 }
@@ -141,6 +159,12 @@ pub enum ConfigError {
         /// Why.
         source: toml::de::Error,
     },
+    /// The defaults could not be written out to read a file over them.
+    #[error("cannot use these defaults under a file: {message}")]
+    Base {
+        /// Why.
+        message: String,
+    },
     /// An environment variable has an invalid value.
     #[error("invalid {name}: {message}")]
     Env {
@@ -152,23 +176,51 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The defaults of a horde embedded in a game (`libhorde`'s
+    /// `horde_server_start`): a free loopback port, and loopback traffic —
+    /// the game's own requests and workers — never rate-limited. The data
+    /// directory is the embedder's to choose.
+    pub fn embedded() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rate_limits: RateLimits {
+                exempt_loopback: true,
+                ..RateLimits::default()
+            },
+            ..Self::default()
+        }
+    }
+
     /// Reads `path` (when given), then applies `HORDE_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                    path: path.to_owned(),
-                    source,
-                })?
-            }
-            None => Config::default(),
+            Some(path) => Self::read_over(Self::default(), path)?,
+            None => Self::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
+    }
+
+    /// Reads `path` over `base`: what the file sets (at any depth) wins,
+    /// what it leaves out keeps `base`'s value. No `HORDE_*` variable is
+    /// read: an embedder decides what its process's environment means.
+    pub fn read_over(base: Self, path: &Path) -> Result<Self, ConfigError> {
+        let parse = |source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Parsed as the configuration first, for errors that name the line.
+        let _: Self = toml::from_str(&text).map_err(parse)?;
+        let file: toml::Table = toml::from_str(&text).map_err(parse)?;
+        let mut merged = toml::Table::try_from(&base).map_err(|e| ConfigError::Base {
+            message: e.to_string(),
+        })?;
+        overlay(&mut merged, file);
+        toml::Value::Table(merged).try_into().map_err(parse)
     }
 
     /// Applies `HORDE_*` overrides read through `var`.
@@ -271,7 +323,30 @@ mod tests {
         assert_eq!(c.models.text["my-house-model"].parameters, 3_000_000_000);
         assert_eq!(c.connections.max_connections, 64);
         assert_eq!(c.connections.header_read_timeout_secs, 10.0);
+        let over =
+            Config::read_over(Config::embedded(), &file).expect("over the embedded defaults");
+        assert_eq!(over.listen.port(), 0, "left out: the base's");
+        assert!(
+            over.rate_limits.exempt_loopback,
+            "left out at depth: the base's"
+        );
+        assert_eq!(over.connections.max_connections, 64, "set: the file's");
+        assert_eq!(over.connections.header_read_timeout_secs, 10.0);
+        assert_eq!(over.models.text["my-house-model"].parameters, 3_000_000_000);
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9002\"\n[rate_limits]\nexempt_loopback = false\n",
+        )
+        .expect("write");
+        let over = Config::read_over(Config::embedded(), &file).expect("valid");
+        assert_eq!(over.listen.port(), 9002);
+        assert!(!over.rate_limits.exempt_loopback);
+        assert_eq!(over.rate_limits.check_per_second, 10);
         std::fs::write(&file, "no_such_field = 1\n").expect("write");
+        assert!(
+            Config::read_over(Config::embedded(), &file).is_err(),
+            "unknown fields are refused over any base"
+        );
         assert!(
             Config::load(Some(&file)).is_err(),
             "unknown fields are refused"

@@ -179,6 +179,8 @@ pub enum Event {
     WorkerJob {
         /// The ticket to answer with.
         ticket: super::JobTicket,
+        /// The name of the game's worker that popped it.
+        worker: String,
         /// The job.
         job: Box<crate::worker::Job>,
         /// The job's source image (img2img, or the image a form works on),

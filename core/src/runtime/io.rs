@@ -50,11 +50,19 @@ pub(crate) fn run(
                 Command::Estimate(id, req) => {
                     let (client, out) = (client.clone(), out.clone());
                     running.push(tokio::task::spawn_local(async move {
-                        let event = match client.estimate_image(&req).await {
-                            Ok(e) => Event::Estimated { id, kudos: e.kudos },
+                        // Checked here first, as a request is: a field that
+                        // breaks a rule is named before anything is sent.
+                        let event = match crate::api::validate::validate_image_request(&req) {
                             Err(e) => Event::Failed {
                                 id,
-                                error: failure(&e),
+                                error: e.explained(),
+                            },
+                            Ok(()) => match client.estimate_image(&req).await {
+                                Ok(e) => Event::Estimated { id, kudos: e.kudos },
+                                Err(e) => Event::Failed {
+                                    id,
+                                    error: failure(&e),
+                                },
                             },
                         };
                         let _ = out.send(Delivery::Event(event));

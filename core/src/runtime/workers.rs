@@ -181,6 +181,7 @@ impl Workers {
                         };
                         let event = Event::WorkerJob {
                             ticket,
+                            worker: worker.clone(),
                             job: Box::new(job.job.clone()),
                             source,
                         };

@@ -6,7 +6,9 @@ use crate::api::{GenerationState, SkippedReasons};
 /// Something a running worker did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkerEvent {
-    /// Connected; the backend serves these models (or forms).
+    /// The horde answered (the start-up lookup, or else the first pop it
+    /// answers): the worker is connected, and serves these models (or
+    /// forms). Never sent while the horde cannot be reached.
     Started {
         /// The worker's name.
         name: String,
@@ -44,8 +46,10 @@ pub enum WorkerEvent {
         /// Everything earned since the worker started.
         total: f64,
     },
-    /// A pop found no work; non-zero counts say which requests this worker
+    /// Pops find no work; non-zero counts say which requests this worker
     /// was not eligible for (the best tuning signal an operator has).
+    /// Sent for the first empty pop after start or after a job, and then
+    /// only when the reasons change, not once per pop.
     NothingToDo {
         /// Why requests were skipped.
         skipped: Box<SkippedReasons>,

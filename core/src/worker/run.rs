@@ -138,13 +138,22 @@ impl Worker {
             .map_or(ctx.config.max_context_length, |c| {
                 c.min(ctx.config.max_context_length)
             });
-        clear_maintenance(&ctx, &mut on_event).await;
-        on_event(WorkerEvent::Started {
+        // `Started` means the horde answered: at once when the start-up
+        // lookup got an answer, else with the first pop it answers.
+        let started = WorkerEvent::Started {
             name: ctx.config.name.clone(),
             models: offered,
-        });
+        };
+        let unstarted = if clear_maintenance(&ctx, &mut on_event).await {
+            on_event(started);
+            None
+        } else {
+            Some(started)
+        };
 
         let mut state = LoopState {
+            unstarted,
+            last_skipped: None,
             offering: self.offering,
             stopping: false,
             refused: None,
@@ -226,6 +235,11 @@ impl Worker {
 }
 
 struct LoopState {
+    /// `Started`, held until the horde first answers.
+    unstarted: Option<WorkerEvent>,
+    /// The reasons the last empty pop gave, while pops stay empty: a
+    /// `NothingToDo` is reported only when they change.
+    last_skipped: Option<Box<SkippedReasons>>,
     offering: bool,
     stopping: bool,
     refused: Option<ErrorBody>,
@@ -264,6 +278,14 @@ impl LoopState {
         ctx: &Ctx,
         on_event: &mut impl FnMut(WorkerEvent),
     ) -> Vec<Work> {
+        let answered = match &popped {
+            Ok(_) => true,
+            Err(e @ ClientError::Api { .. }) => !Self::lasting(e),
+            Err(_) => false,
+        };
+        if answered && let Some(started) = self.unstarted.take() {
+            on_event(started);
+        }
         let popped = match popped {
             Ok(p) => p,
             Err(e) => {
@@ -281,7 +303,10 @@ impl LoopState {
                     },
                     ctx,
                 );
-                on_event(WorkerEvent::NothingToDo { skipped });
+                if self.last_skipped.as_ref() != Some(&skipped) {
+                    self.last_skipped = Some(skipped.clone());
+                    on_event(WorkerEvent::NothingToDo { skipped });
+                }
                 return Vec::new();
             }
             Popped::Image(p) => vec![Work::Image(p)],
@@ -289,6 +314,7 @@ impl LoopState {
             Popped::Forms(forms) => forms.into_iter().map(Work::Form).collect(),
         };
         self.empty_streak = 0;
+        self.last_skipped = None;
         self.after(PopOutcome::Job, ctx);
         for w in &work {
             let (job, model, summary, ttl) = match w {
@@ -321,10 +347,25 @@ impl LoopState {
         work
     }
 
+    /// A refusal about who we are or what we sent: it will not change by
+    /// asking again.
+    fn lasting(e: &ClientError) -> bool {
+        let ClientError::Api { status, body } = e else {
+            return false;
+        };
+        let rc = body.rc.clone();
+        rc != Some(Rc::WorkerMaintenance)
+            && (matches!(status, 400 | 401 | 403)
+                || matches!(
+                    rc,
+                    Some(Rc::InvalidAPIKey | Rc::WrongCredentials | Rc::AnonForbiddenWorker)
+                ))
+    }
+
     fn pop_failed(&mut self, e: ClientError, ctx: &Ctx, on_event: &mut impl FnMut(WorkerEvent)) {
-        if let ClientError::Api { status, body } = &e {
-            let rc = body.rc.clone();
-            if rc == Some(Rc::WorkerMaintenance) {
+        let lasting = Self::lasting(&e);
+        if let ClientError::Api { body, .. } = &e {
+            if body.rc == Some(Rc::WorkerMaintenance) {
                 self.after(PopOutcome::Maintenance, ctx);
                 on_event(WorkerEvent::Maintenance {
                     on: true,
@@ -332,13 +373,7 @@ impl LoopState {
                 });
                 return;
             }
-            // A refusal about who we are or what we sent will not change by
-            // asking again: stop, with the horde's own words.
-            let lasting = matches!(status, 400 | 401 | 403)
-                || matches!(
-                    rc,
-                    Some(Rc::InvalidAPIKey | Rc::WrongCredentials | Rc::AnonForbiddenWorker)
-                );
+            // Stop, with the horde's own words.
             if lasting {
                 on_event(WorkerEvent::Error {
                     message: body.message.clone(),
@@ -471,14 +506,17 @@ fn max_length(config: &WorkerConfig, speed: &Speed) -> u32 {
 }
 
 /// Clears maintenance at start, when a worker of this name is in it.
-async fn clear_maintenance(ctx: &Ctx, on_event: &mut impl FnMut(WorkerEvent)) {
-    let Ok(w) = ctx.client.worker_by_name(&ctx.config.name).await else {
-        // Not created yet (the first pop creates it), or not reachable: the
-        // pop will say.
-        return;
+/// Answers whether the horde answered the lookup (a worker not created
+/// yet is an answer too: the first pop creates it).
+async fn clear_maintenance(ctx: &Ctx, on_event: &mut impl FnMut(WorkerEvent)) -> bool {
+    let w = match ctx.client.worker_by_name(&ctx.config.name).await {
+        Ok(w) => w,
+        Err(ClientError::Api { status: 404, .. }) => return true,
+        // Not reachable, or refused: the pop will say.
+        Err(_) => return false,
     };
     if !w.maintenance_mode {
-        return;
+        return true;
     }
     let req = ModifyWorkerRequest {
         maintenance: Some(false),
@@ -494,6 +532,7 @@ async fn clear_maintenance(ctx: &Ctx, on_event: &mut impl FnMut(WorkerEvent)) {
             fatal: false,
         }),
     }
+    true
 }
 
 /// Enters maintenance on stop, so the horde stops routing work here.

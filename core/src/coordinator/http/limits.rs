@@ -3,7 +3,7 @@
 //! configuration for benchmarks.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::Request;
@@ -68,6 +68,12 @@ impl Limiter {
         Ok(())
     }
 
+    /// Whether calls from `ip` are never limited: loopback, when
+    /// `exempt_loopback` is set (an embedded horde and its own game).
+    pub fn exempt(&self, ip: IpAddr) -> bool {
+        !self.config.enabled || (self.config.exempt_loopback && ip.to_canonical().is_loopback())
+    }
+
     /// Applies every limit that covers a call.
     pub fn check(
         &self,
@@ -125,7 +131,7 @@ pub fn check(
     route: &str,
     addr: SocketAddr,
 ) -> Result<(), Refused> {
-    if !limiter.config.enabled {
+    if limiter.exempt(addr.ip()) {
         return Ok(());
     }
     let apikey = req.headers().get("apikey").and_then(|v| v.to_str().ok());
@@ -161,6 +167,7 @@ impl IntoResponse for Refused {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -195,5 +202,26 @@ mod tests {
         for _ in 0..100 {
             assert!(off.check(&Method::GET, check, "1.1.1.1", None).is_ok());
         }
+    }
+
+    #[test]
+    fn loopback_is_exempt_only_when_asked() {
+        let ips: [IpAddr; 4] = [
+            "127.0.0.1".parse().unwrap(),
+            "127.3.4.5".parse().unwrap(),
+            "::1".parse().unwrap(),
+            "::ffff:127.0.0.1".parse().unwrap(),
+        ];
+        let strict = Limiter::new(RateLimits::default());
+        let embedded = Limiter::new(RateLimits {
+            exempt_loopback: true,
+            ..RateLimits::default()
+        });
+        for ip in ips {
+            assert!(!strict.exempt(ip), "{ip}");
+            assert!(embedded.exempt(ip), "{ip}");
+        }
+        assert!(!embedded.exempt("10.0.0.1".parse().unwrap()));
+        assert!(!embedded.exempt("::ffff:10.0.0.1".parse().unwrap()));
     }
 }
