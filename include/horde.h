@@ -224,7 +224,8 @@ typedef enum horde_worker_event {
    */
   HORDE_WORKER_NONE = 0,
   /**
-   * Connected to the horde; `json.models` are served.
+   * The horde answered (never sent while it cannot be reached);
+   * `json.models` are served.
    */
   HORDE_WORKER_STARTED = 1,
   /**
@@ -240,7 +241,9 @@ typedef enum horde_worker_event {
    */
   HORDE_WORKER_KUDOS_EARNED = 4,
   /**
-   * A pop found nothing to do.
+   * Pops find nothing to do; `json.skipped` says why. Sent for the
+   * first empty pop after start or a job, then only when the reasons
+   * change.
    */
   HORDE_WORKER_NOTHING_TO_DO = 5,
   /**
@@ -301,6 +304,27 @@ typedef enum horde_request_kind {
    */
   HORDE_REQUEST_INTERROGATION = 3,
 } horde_request_kind;
+
+/**
+ * How an embedded coordinator rate-limits (`horde_server_config.rate_limits`).
+ * Values are never reused.
+ */
+typedef enum horde_rate_limits {
+  /**
+   * Upstream's limits (or the file's) for other machines; none for
+   * loopback, where the game's own requests and workers come from.
+   */
+  HORDE_RATE_LIMITS_LOOPBACK_FREE = 0,
+  /**
+   * Upstream's limits (or the file's) for everyone, loopback included,
+   * as `horde serve` applies them.
+   */
+  HORDE_RATE_LIMITS_EVERYONE = 1,
+  /**
+   * No rate limit at all.
+   */
+  HORDE_RATE_LIMITS_OFF = 2,
+} horde_rate_limits;
 
 /**
  * The client: a runtime with its two threads (which also knows the ids
@@ -480,7 +504,9 @@ typedef struct horde_event {
    */
   const char *model;
   /**
-   * The worker that made the result, or the client's worker the event is about.
+   * The worker that made the result, or the client's worker the event is
+   * about (`HORDE_EVENT_WORKER`, and the one that popped a
+   * `HORDE_EVENT_WORKER_JOB`).
    */
   const char *worker;
   /**
@@ -636,9 +662,16 @@ typedef struct horde_server_config {
   const char *listen;
   /**
    * The data directory (SQLite and result images); NULL is the file's
-   * (or, without a file, a fresh temporary directory removed on free).
+   * (or, when the file names none or there is no file, a fresh temporary
+   * directory removed on free).
    */
   const char *data_dir;
+  /**
+   * A `horde_rate_limits`. The default, `HORDE_RATE_LIMITS_LOOPBACK_FREE`,
+   * never limits the game's own loopback traffic (unless the file sets
+   * `rate_limits.exempt_loopback = false`).
+   */
+  uint32_t rate_limits;
 } horde_server_config;
 
 /**
@@ -933,6 +966,8 @@ enum horde_status horde_server_config_init(struct horde_server_config *config);
 /**
  * Starts a coordinator on its own threads; it serves until
  * `horde_server_free`. On success `*server_out` is owned by the caller.
+ * A NULL `config` is the defaults: a free loopback port, a temporary data
+ * directory, and no rate limit on the game's own loopback traffic.
  * `HORDE_STATUS_BUSY` when another coordinator holds the data directory,
  * `HORDE_STATUS_IO` when the address or directory cannot be used.
  *

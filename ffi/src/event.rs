@@ -82,7 +82,8 @@ pub enum horde_event_kind {
 pub enum horde_worker_event {
     /// Not a worker event.
     HORDE_WORKER_NONE = 0,
-    /// Connected to the horde; `json.models` are served.
+    /// The horde answered (never sent while it cannot be reached);
+    /// `json.models` are served.
     HORDE_WORKER_STARTED = 1,
     /// A job was popped.
     HORDE_WORKER_JOB_RECEIVED = 2,
@@ -90,7 +91,9 @@ pub enum horde_worker_event {
     HORDE_WORKER_JOB_FINISHED = 3,
     /// Kudos were earned: `kudos` is the worker's total.
     HORDE_WORKER_KUDOS_EARNED = 4,
-    /// A pop found nothing to do.
+    /// Pops find nothing to do; `json.skipped` says why. Sent for the
+    /// first empty pop after start or a job, then only when the reasons
+    /// change.
     HORDE_WORKER_NOTHING_TO_DO = 5,
     /// Maintenance went on or off: `message` says why.
     HORDE_WORKER_MAINTENANCE = 6,
@@ -178,7 +181,9 @@ pub struct horde_event {
     pub seed: *const c_char,
     /// The model.
     pub model: *const c_char,
-    /// The worker that made the result, or the client's worker the event is about.
+    /// The worker that made the result, or the client's worker the event is
+    /// about (`HORDE_EVENT_WORKER`, and the one that popped a
+    /// `HORDE_EVENT_WORKER_JOB`).
     pub worker: *const c_char,
     /// The worker's safety check replaced the image.
     pub censored: bool,
@@ -441,11 +446,13 @@ impl EventSlot {
             }
             Event::WorkerJob {
                 ticket,
+                worker,
                 job,
                 source,
             } => {
                 ev.kind = HORDE_EVENT_WORKER_JOB;
                 ev.id = ticket.0;
+                ev.worker = self.keep(&worker);
                 return Some(self.fill_job(&job, source, ev));
             }
         }

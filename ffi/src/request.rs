@@ -5,7 +5,9 @@
 use std::ffi::c_char;
 
 use base64::Engine;
-use horde_core::api::{ImageGenerateRequest, InterrogationRequest, ModelType, TextGenerateRequest};
+use horde_core::api::{
+    ImageGenerateRequest, InterrogationRequest, ModelType, TextGenerateRequest, validate,
+};
 use serde_json::{Map, json};
 
 use crate::boundary::{Versioned, arg, bytes, guard, opt_str, out, slice, str_arg, versioned};
@@ -195,27 +197,32 @@ fn image_body(r: &horde_image_request) -> Result<ImageGenerateRequest, Failure> 
     if let Some(model) = optional(r.model, "request->model")? {
         body["models"] = json!([model]);
     }
-    serde_json::from_value(body).map_err(|e| Failure::invalid(e.to_string()))
+    let req = serde_json::from_value(body).map_err(|e| Failure::invalid(e.to_string()))?;
+    validate::validate_image_request(&req).map_err(refused)?;
+    Ok(req)
 }
 
 fn text_body(r: &horde_text_request) -> Result<TextGenerateRequest, Failure> {
     let prompt = nonempty(r.prompt, "request->prompt")?;
     let mut params = Map::new();
     if r.max_length != 0 {
-        let v = within("request->max_length", r.max_length, 0, 16, 1024)?;
+        let (lo, hi) = validate::MAX_LENGTH_RANGE;
+        let v = within("request->max_length", r.max_length, 0, lo, hi)?;
         params.insert("max_length".into(), v.into());
     }
     if r.max_context_length != 0 {
+        let (lo, hi) = validate::CONTEXT_LENGTH_RANGE;
         let v = within(
             "request->max_context_length",
             r.max_context_length,
             0,
-            80,
-            1 << 20,
+            lo,
+            hi,
         )?;
         params.insert("max_context_length".into(), v.into());
     }
-    if r.temperature >= 0.0 {
+    // Negative means "the horde's default"; NaN is not a temperature.
+    if r.temperature >= 0.0 || r.temperature.is_nan() {
         if r.temperature > 5.0 || r.temperature.is_nan() {
             return Err(Failure::invalid(format!(
                 "`request->temperature` is {}; it must be from 0 to 5",
@@ -232,7 +239,15 @@ fn text_body(r: &horde_text_request) -> Result<TextGenerateRequest, Failure> {
     if let Some(model) = optional(r.model, "request->model")? {
         body["models"] = json!([model]);
     }
-    serde_json::from_value(body).map_err(|e| Failure::invalid(e.to_string()))
+    let req = serde_json::from_value(body).map_err(|e| Failure::invalid(e.to_string()))?;
+    validate::validate_text_request(&req).map_err(refused)?;
+    Ok(req)
+}
+
+/// A request that breaks one of upstream's rules, refused before it is
+/// sent, naming the field (`params.sampler_name: …`).
+fn refused(e: validate::ValidationError) -> Failure {
+    Failure::invalid(format!("the request breaks a rule: {e}"))
 }
 
 /// Fills `request` with the defaults and its `struct_size`.
@@ -358,6 +373,7 @@ pub unsafe extern "C" fn horde_client_interrogate(
         });
         let body: InterrogationRequest =
             serde_json::from_value(body).map_err(|e| Failure::invalid(e.to_string()))?;
+        validate::validate_interrogation_request(&body).map_err(refused)?;
         *id_out = client.track(client.runtime.submit_interrogation(body));
         Ok(())
     })

@@ -24,18 +24,41 @@ pub struct horde_server_config {
     /// (or, without a file, `127.0.0.1:0`: a free port on loopback).
     pub listen: *const c_char,
     /// The data directory (SQLite and result images); NULL is the file's
-    /// (or, without a file, a fresh temporary directory removed on free).
+    /// (or, when the file names none or there is no file, a fresh temporary
+    /// directory removed on free).
     pub data_dir: *const c_char,
+    /// A `horde_rate_limits`. The default, `HORDE_RATE_LIMITS_LOOPBACK_FREE`,
+    /// never limits the game's own loopback traffic (unless the file sets
+    /// `rate_limits.exempt_loopback = false`).
+    pub rate_limits: u32,
+}
+
+/// How an embedded coordinator rate-limits (`horde_server_config.rate_limits`).
+/// Values are never reused.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum horde_rate_limits {
+    /// Upstream's limits (or the file's) for other machines; none for
+    /// loopback, where the game's own requests and workers come from.
+    HORDE_RATE_LIMITS_LOOPBACK_FREE = 0,
+    /// Upstream's limits (or the file's) for everyone, loopback included,
+    /// as `horde serve` applies them.
+    HORDE_RATE_LIMITS_EVERYONE = 1,
+    /// No rate limit at all.
+    HORDE_RATE_LIMITS_OFF = 2,
 }
 
 impl Versioned for horde_server_config {
-    const MIN_SIZE: usize = std::mem::size_of::<horde_server_config>();
+    // Older callers' structs end before `rate_limits`.
+    const MIN_SIZE: usize = std::mem::offset_of!(horde_server_config, rate_limits);
     fn defaults() -> Self {
         Self {
             struct_size: std::mem::size_of::<Self>(),
             config_path: std::ptr::null(),
             listen: std::ptr::null(),
             data_dir: std::ptr::null(),
+            rate_limits: horde_rate_limits::HORDE_RATE_LIMITS_LOOPBACK_FREE as u32,
         }
     }
 }
@@ -63,6 +86,8 @@ pub unsafe extern "C" fn horde_server_config_init(
 
 /// Starts a coordinator on its own threads; it serves until
 /// `horde_server_free`. On success `*server_out` is owned by the caller.
+/// A NULL `config` is the defaults: a free loopback port, a temporary data
+/// directory, and no rate limit on the game's own loopback traffic.
 /// `HORDE_STATUS_BUSY` when another coordinator holds the data directory,
 /// `HORDE_STATUS_IO` when the address or directory cannot be used.
 ///
@@ -76,8 +101,13 @@ pub unsafe extern "C" fn horde_server_start(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (config, server_out) =
-            unsafe { (versioned(config, "config")?, out(server_out, "server_out")?) };
+        let server_out = unsafe { out(server_out, "server_out") }?;
+        let config = if config.is_null() {
+            horde_server_config::defaults()
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { versioned(config, "config") }?
+        };
         #[cfg(feature = "coordinator")]
         {
             let inner = running::Running::start(&config)?;
@@ -184,7 +214,6 @@ mod running {
     //! The coordinator's threads and its shutdown.
 
     use std::ffi::CString;
-    use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
 
     use horde_core::coordinator::config::Config;
@@ -192,7 +221,7 @@ mod running {
     use horde_core::coordinator::http::AppState;
     use horde_core::coordinator::server::{Coordinator, StartError};
 
-    use super::horde_server_config;
+    use super::{horde_rate_limits, horde_server_config};
     use crate::status::{Failure, horde_status};
 
     pub(super) struct Running {
@@ -221,24 +250,43 @@ mod running {
             let path = unsafe { crate::boundary::opt_str(c.config_path, "config->config_path") }?;
             let listen = unsafe { crate::boundary::opt_str(c.listen, "config->listen") }?;
             let data_dir = unsafe { crate::boundary::opt_str(c.data_dir, "config->data_dir") }?;
-            let mut config = match path {
-                Some(p) => {
-                    Config::load(Some(Path::new(p))).map_err(|e| Failure::invalid(e.to_string()))?
+            let limits = match c.rate_limits {
+                0 => horde_rate_limits::HORDE_RATE_LIMITS_LOOPBACK_FREE,
+                1 => horde_rate_limits::HORDE_RATE_LIMITS_EVERYONE,
+                2 => horde_rate_limits::HORDE_RATE_LIMITS_OFF,
+                other => {
+                    return Err(Failure::invalid(format!(
+                        "`config->rate_limits` is {other}; it must be a horde_rate_limits (0 to 2)"
+                    )));
                 }
-                None => Config {
-                    listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    ..Config::default()
-                },
+            };
+            // Under a file, what it leaves out is the embedded default: a
+            // free loopback port and a temporary directory, never the
+            // command line's 127.0.0.1:7001 and ./horde-data.
+            // (An empty data directory is the mark of "not set".)
+            let mut base = Config::embedded();
+            base.data_dir = PathBuf::new();
+            let mut config = match path {
+                Some(p) => Config::read_over(base, Path::new(p))
+                    .map_err(|e| Failure::invalid(e.to_string()))?,
+                None => base,
             };
             if let Some(l) = listen {
                 config.listen = l.parse().map_err(|e| {
                     Failure::invalid(format!("`config->listen` {l:?} is not an address: {e}"))
                 })?;
             }
+            match limits {
+                horde_rate_limits::HORDE_RATE_LIMITS_LOOPBACK_FREE => {}
+                horde_rate_limits::HORDE_RATE_LIMITS_EVERYONE => {
+                    config.rate_limits.exempt_loopback = false;
+                }
+                horde_rate_limits::HORDE_RATE_LIMITS_OFF => config.rate_limits.enabled = false,
+            }
             let mut temp = None;
             match data_dir {
                 Some(d) => config.data_dir = PathBuf::from(d),
-                None if path.is_none() => {
+                None if config.data_dir.as_os_str().is_empty() => {
                     let dir = temp_dir();
                     std::fs::create_dir_all(&dir).map_err(io)?;
                     config.data_dir = dir.clone();

@@ -5,6 +5,8 @@
 
 #include "horde.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,9 +201,22 @@ static void case_abi(void) {
   CHECK(HORDE_WORK_NONE == 0 && HORDE_WORK_IMAGE == 1 && HORDE_WORK_TEXT == 2 &&
         HORDE_WORK_ALCHEMY == 3);
   CHECK(HORDE_REQUEST_IMAGE == 1 && HORDE_REQUEST_TEXT == 2 && HORDE_REQUEST_INTERROGATION == 3);
+  CHECK(HORDE_RATE_LIMITS_LOOPBACK_FREE == 0 && HORDE_RATE_LIMITS_EVERYONE == 1 &&
+        HORDE_RATE_LIMITS_OFF == 2);
   CHECK(strcmp(horde_status_str(HORDE_STATUS_OK), "ok") == 0);
   CHECK(strcmp(horde_status_str(9999), "unknown status") == 0);
   CHECK(sizeof(horde_status) == sizeof(int));
+}
+
+/* A refusal before anything is sent: INVALID_ARG, naming `field`. */
+static void expect_refused(horde_status status, const char *field) {
+  char why[512];
+  CHECK_STATUS(status, HORDE_STATUS_INVALID_ARG);
+  horde_last_error(why, sizeof why);
+  if (strstr(why, field) == NULL) {
+    fprintf(stderr, "the refusal does not name %s: %s\n", field, why);
+    failures++;
+  }
 }
 
 /* --- misuse: every mistake answers a status, never a crash --- */
@@ -322,6 +337,9 @@ static void case_misuse(const char *url, const char *key) {
   image.cfg_scale = -3.0;
   CHECK_STATUS(horde_client_generate_image(client, &image, &id), HORDE_STATUS_INVALID_ARG);
   image.cfg_scale = 0.0;
+  image.sampler = "k_imaginary";
+  expect_refused(horde_client_generate_image(client, &image, &id), "params.sampler_name");
+  image.sampler = NULL;
   image.negative_prompt = bad_utf8;
   CHECK_STATUS(horde_client_generate_image(client, &image, &id), HORDE_STATUS_INVALID_UTF8);
   CHECK(id == 0); /* outputs untouched on failure */
@@ -333,6 +351,19 @@ static void case_misuse(const char *url, const char *key) {
   text.max_length = 0;
   text.temperature = 99.0;
   CHECK_STATUS(horde_client_generate_text(client, &text, &id), HORDE_STATUS_INVALID_ARG);
+  text.temperature = nan("");
+  expect_refused(horde_client_generate_text(client, &text, &id), "temperature");
+  text.temperature = -1.0;
+  text.max_length = 2048; /* upstream's range reaches 4096, within the context */
+  text.max_context_length = 1024;
+  expect_refused(horde_client_generate_text(client, &text, &id), "params.max_length");
+  text.max_length = 0;
+  text.max_context_length = 0;
+  {
+    const char *telepathy[] = {"telepathy"};
+    expect_refused(horde_client_interrogate(client, png_magic, 4, telepathy, 1, &id),
+                   "forms.0.name");
+  }
 
   CHECK_STATUS(horde_client_submit_json(client, HORDE_REQUEST_IMAGE, "{not json", &id),
                HORDE_STATUS_INVALID_ARG);
@@ -404,6 +435,20 @@ static void case_misuse(const char *url, const char *key) {
     horde_server *server = NULL;
     CHECK_STATUS(horde_server_start(&server_config, &server), HORDE_STATUS_INVALID_ARG);
     CHECK(server == NULL);
+    horde_server_config_init(&server_config);
+    server_config.rate_limits = 3;
+    CHECK_STATUS(horde_server_start(&server_config, &server), HORDE_STATUS_INVALID_ARG);
+    CHECK(server == NULL);
+    {
+      char why[256];
+      horde_last_error(why, sizeof why);
+      CHECK(strstr(why, "rate_limits") != NULL);
+    }
+    /* a caller built against the older, shorter struct still starts one */
+    horde_server_config_init(&server_config);
+    server_config.struct_size = offsetof(horde_server_config, rate_limits);
+    CHECK_STATUS(horde_server_start(&server_config, &server), HORDE_STATUS_OK);
+    horde_server_free(server);
   }
   CHECK_STATUS(horde_write_png("/tmp/x.png", png_magic, 0, 1), HORDE_STATUS_INVALID_ARG);
 
@@ -621,6 +666,7 @@ static void case_worker(const char *url, const char *key) {
         const uint8_t pixel[4] = {1, 2, 3, 255};
         horde_image_view wrong = {pixel, 1, 1};
         CHECK(strcmp(ev.model, text_model) == 0);
+        CHECK(strcmp(ev.worker, scribe) == 0);
         CHECK(strstr(ev.json, "\"max_length\"") != NULL);
         /* a wrong answer is refused and the ticket stays answerable */
         CHECK_STATUS(horde_client_submit_job_images(client, ev.id, &wrong, 1),
@@ -632,6 +678,7 @@ static void case_worker(const char *url, const char *key) {
         size_t n = (size_t)ev.width * ev.height * 4, i;
         horde_image_view view;
         CHECK(ev.width == 64 && ev.height == 128 && ev.count == 1);
+        CHECK(strcmp(ev.worker, dreamer) == 0);
         CHECK(strcmp(ev.text, "a green square") == 0);
         CHECK_STATUS(horde_client_submit_job_text(client, ev.id, "no"), HORDE_STATUS_INVALID_ARG);
         pixels = (uint8_t *)malloc(n);
@@ -716,6 +763,66 @@ static void case_worker(const char *url, const char *key) {
 }
 
 /* --- server: a private horde inside this process, a worker, a request --- */
+/* Starts a horde (NULL config for the default limits), queues 6 image
+ * requests no worker serves in one frame, waits until all are queued, and
+ * answers how many RETRYING events said "rate limited". */
+static int burst_retries(uint32_t limits) {
+  horde_server_config config;
+  horde_server *server = NULL;
+  horde_client *client;
+  horde_image_request req;
+  char key[HORDE_API_KEY_BUF];
+  uint64_t ids[6];
+  bool was_queued[6] = {false};
+  int queued = 0, retries = 0, i;
+  double start = now_seconds();
+  horde_server_config_init(&config);
+  config.rate_limits = limits;
+  CHECK_STATUS(horde_server_start(limits == HORDE_RATE_LIMITS_LOOPBACK_FREE ? NULL : &config,
+                                  &server),
+               HORDE_STATUS_OK);
+  if (server == NULL) {
+    return -1;
+  }
+  CHECK_STATUS(horde_server_add_user(server, "burst", 1000.0, true, key, sizeof key),
+               HORDE_STATUS_OK);
+  client = connect_to(horde_server_api_url(server), key);
+  if (client == NULL) {
+    horde_server_free(server);
+    return -1;
+  }
+  horde_image_request_init(&req);
+  req.prompt = "a crowd";
+  req.model = "nobody/serves-this";
+  for (i = 0; i < 6; i++) {
+    CHECK_STATUS(horde_client_generate_image(client, &req, &ids[i]), HORDE_STATUS_OK);
+  }
+  while (queued < 6 && now_seconds() - start < 60.0) {
+    horde_event ev;
+    CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
+    if (ev.kind == HORDE_EVENT_NONE) {
+      nap();
+    } else if (ev.kind == HORDE_EVENT_QUEUED) {
+      for (i = 0; i < 6; i++) {
+        if (ev.id == ids[i] && !was_queued[i]) {
+          was_queued[i] = true;
+          queued++;
+        }
+      }
+    } else if (ev.kind == HORDE_EVENT_RETRYING) {
+      CHECK(ev.status == HORDE_STATUS_RATE_LIMITED);
+      CHECK(strstr(ev.json, "retry_in") != NULL);
+      retries++;
+    } else {
+      CHECK(ev.kind != HORDE_EVENT_FAILED);
+    }
+  }
+  CHECK(queued == 6);
+  horde_client_free(client);
+  horde_server_free(server);
+  return retries;
+}
+
 static void case_server(const char *data_dir, const char *png) {
   horde_server_config config;
   horde_server *server = NULL, *second = NULL;
@@ -765,9 +872,45 @@ static void case_server(const char *data_dir, const char *png) {
     CHECK(wait_for(client, id, &seen) == HORDE_EVENT_COMPLETED);
     CHECK(seen.images == 1);
     CHECK(strcmp(seen.worker, "c-embedded-dreamer") == 0);
+    {
+      /* text pricing in this process (the embedded horde prices the
+       * request as it queues it), with max_context_length 0: the default */
+      horde_text_request text;
+      horde_text_request_init(&text);
+      text.prompt = "Once upon a time";
+      text.model = "nobody/serves-this";
+      text.max_context_length = 0;
+      CHECK_STATUS(horde_client_generate_text(client, &text, &id), HORDE_STATUS_OK);
+      {
+        double start = now_seconds();
+        int queued = 0;
+        while (!queued && now_seconds() - start < 60.0) {
+          horde_event ev;
+          CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
+          if (ev.kind == HORDE_EVENT_NONE) {
+            nap();
+          } else if (ev.id == id) {
+            CHECK(ev.kind == HORDE_EVENT_QUEUED);
+            queued = ev.kind == HORDE_EVENT_QUEUED;
+            if (ev.kind == HORDE_EVENT_FAILED) {
+              break;
+            }
+          }
+        }
+        CHECK(queued);
+      }
+      CHECK_STATUS(horde_client_cancel(client, id), HORDE_STATUS_OK);
+      CHECK(wait_for(client, id, &seen) == HORDE_EVENT_CANCELLED);
+    }
     horde_client_free(client);
   }
   horde_server_free(server);
+
+  /* The game's own burst: a NULL config never rate-limits loopback, while
+   * upstream's limits for everyone (2 generations a second) make the
+   * client wait, and say so with a RETRYING event naming the limit. */
+  CHECK(burst_retries(HORDE_RATE_LIMITS_LOOPBACK_FREE) == 0);
+  CHECK(burst_retries(HORDE_RATE_LIMITS_EVERYONE) > 0);
 }
 
 /* --- failure: the horde's refusals arrive as failed events --- */
