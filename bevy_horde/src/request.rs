@@ -201,6 +201,8 @@ pub struct HordeWorkerStatus {
 pub struct HordeWorkerJob {
     /// The ticket to answer with.
     pub ticket: JobTicket,
+    /// The name of the game's worker that popped it.
+    pub worker: String,
     /// The job.
     pub job: Job,
     /// The job's source image (img2img, or the image a form works on),

@@ -360,11 +360,13 @@ pub(crate) fn apply(
             }
             Event::WorkerJob {
                 ticket,
+                worker,
                 job,
                 source,
             } => {
                 out.jobs.write(HordeWorkerJob {
                     ticket,
+                    worker,
                     job: *job,
                     source,
                 });

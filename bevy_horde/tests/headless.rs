@@ -242,6 +242,7 @@ fn the_games_own_default_worker_serves_the_one_line_image_request() {
 /// A game system answering text jobs: it "writes" by echoing the prompt.
 fn answer_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
     for j in jobs.read() {
+        assert_eq!(j.worker, "bevy-scribe", "the worker that popped it");
         if let Job::Text(t) = &j.job {
             let text = format!(" ...and {} lived happily.", t.prompt.len());
             horde.answer_job(
@@ -643,6 +644,11 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_shows_offline() {
     plugin.policy.backoff = 0.02;
     plugin.policy.max_backoff = 0.1;
     plugin.policy.give_up_after = 0.3;
+    // A worker started while the horde is down: errors, never Started.
+    plugin.worker = Some(worker(
+        "bevy-offline-dreamer",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    ));
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
@@ -651,6 +657,7 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_shows_offline() {
         plugin,
     ));
     app.init_resource::<Seen>().add_systems(Update, record);
+    app.insert_resource(HordeIdle(true));
     let e = app
         .world_mut()
         .spawn(HordeImageRequest(image_request("offline", 64, 64)))
@@ -667,8 +674,20 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_shows_offline() {
                 w.resource::<HordeConnection>().0,
                 Some(Connection::Unreachable { .. })
             )
+            && w.resource::<Seen>()
+                .worker
+                .iter()
+                .any(|e| matches!(e, WorkerEvent::Error { fatal: false, .. }))
     });
     assert!(retried, "the state showed the retries");
+    assert!(
+        !app.world()
+            .resource::<Seen>()
+            .worker
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::Started { .. })),
+        "started while the horde was down"
+    );
     match state(&mut app, e) {
         Some(HordeRequestState::Failed { rc, message }) => {
             assert_eq!(rc.as_deref(), Some("ServerUnreachable"), "{message}");

@@ -16,6 +16,8 @@
 //! - [`logic`] and [`presets`]: the node's logic and the generation
 //!   settings as plain Rust, with no Godot type, tested with `cargo test`
 //!   against our coordinator.
+//! - [`logs`]: the runtime's `tracing` warnings and errors, queued from
+//!   any thread for the node to print in Godot's console each frame.
 //! - `classes`: the Godot classes — `HordeNode` (a thin adapter over
 //!   [`logic::NodeLogic`]), the `HordeImageParams` / `HordeTextParams`
 //!   resources, `HordeResultInfo`, their enums, and JSON ↔ Variant.
@@ -25,6 +27,7 @@
 //! `process()`, on the main thread.
 
 pub mod logic;
+pub mod logs;
 pub mod presets;
 
 mod classes;

@@ -703,14 +703,19 @@ impl NodeLogic {
             }
             Event::WorkerJob {
                 ticket,
+                worker,
                 job,
                 source,
             } => {
                 // Decoded on the runtime's threads; here it only moves.
                 self.jobs.insert(ticket.0, JobShape::of(&job));
+                let mut described = job.describe();
+                if let Some(fields) = described.as_object_mut() {
+                    fields.insert("worker".into(), worker.into());
+                }
                 Emit::Job {
                     ticket: ticket.0,
-                    job: job.describe(),
+                    job: described,
                     source: source.map(|s| (s.width, s.height, s.rgba)),
                 }
             }

@@ -214,6 +214,7 @@ fn every_event_kind_becomes_its_signal_payload() {
             {
                 assert_eq!(job["kind"], "text");
                 assert_eq!(job["prompt"], "Once upon a time");
+                assert_eq!(job["worker"], "godot-scribe");
                 assert!(source.is_none());
                 logic
                     .answer_job(*ticket, |shape| shape.text(" there was a lighthouse."))
@@ -523,8 +524,22 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_says_offline() {
         base_url: format!("http://{addr}/api"),
         client_agent: "godot-horde-tests:0.1:https://example.invalid".into(),
         give_up_after_secs: 0.3,
+        worker_mode: WorkerMode::Always,
         ..NodeSettings::default()
     });
+    // A worker started while the horde is down says why it cannot work,
+    // and never that it started.
+    logic
+        .start_worker(&WorkerSpec {
+            name: "godot-offline-dreamer".into(),
+            backend: Some(r#"kind = "procedural""#.into()),
+            ..WorkerSpec::default()
+        })
+        .unwrap();
+    let worker_said = |seen: &[Emit], what: &str| {
+        seen.iter()
+            .any(|e| matches!(e, Emit::Worker { worker, state, .. } if worker == "godot-offline-dreamer" && state == what))
+    };
     let id = logic.generate_image("offline", &small(PROCEDURAL_MODEL));
     let user = logic.fetch_user();
     let mut seen = Vec::new();
@@ -535,6 +550,7 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_says_offline() {
         |seen| {
             ended(id)(seen)
                 && ended(user)(seen)
+                && worker_said(seen, "error")
                 && seen
                     .iter()
                     .any(|e| matches!(e, Emit::Connection { state, .. } if state == "unreachable"))
@@ -571,4 +587,5 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_says_offline() {
         })
         .collect();
     assert_eq!(states, ["retrying", "unreachable"]);
+    assert!(!worker_said(&seen, "started"), "{seen:#?}");
 }

@@ -92,6 +92,8 @@ pub struct HordeNode {
     worker_nsfw: bool,
     logic: NodeLogic,
     emits: Vec<Emit>,
+    /// The runtime's log lines waiting for the console.
+    logs: &'static crate::logs::LogQueue,
     base: Base<Node>,
 }
 
@@ -118,11 +120,13 @@ impl INode for HordeNode {
             worker_nsfw: false,
             logic: NodeLogic::new(d),
             emits: Vec::new(),
+            logs: crate::logs::console(),
             base,
         }
     }
 
     fn process(&mut self, _delta: f64) {
+        self.print_logs();
         self.logic.drain(&mut self.emits);
         for emit in std::mem::take(&mut self.emits) {
             self.emit(emit);
@@ -131,6 +135,24 @@ impl INode for HordeNode {
 
     fn exit_tree(&mut self) {
         self.logic.exit_tree();
+    }
+}
+
+impl HordeNode {
+    /// The runtime's warnings and errors (from any thread), into Godot's
+    /// output and debugger panels, here on the main thread.
+    fn print_logs(&self) {
+        let (lines, dropped) = self.logs.drain();
+        for line in lines {
+            match line.level {
+                tracing::Level::ERROR => godot_error!("{}", line.text),
+                tracing::Level::WARN => godot_warn!("{}", line.text),
+                _ => godot_print!("{}", line.text),
+            }
+        }
+        if dropped > 0 {
+            godot_warn!("horde: {dropped} older log lines were dropped");
+        }
     }
 }
 
@@ -173,12 +195,15 @@ impl HordeNode {
     /// A worker did something: `state` is `started`, `job_received`,
     /// `job_finished`, `kudos_earned`, `nothing_to_do`, `maintenance`,
     /// `offering`, `error` or `stopped`; `details` holds its fields.
+    /// `started` comes once the horde answered; `nothing_to_do` when pops
+    /// find nothing, then again only when the reasons (`skipped`) change.
     #[signal]
     fn worker_state_changed(worker: GString, state: GString, details: VarDictionary);
     /// A job for the game to do (a worker with no backend): answer with
     /// `submit_job_images`, `submit_job_text`, `submit_job_form`,
-    /// `submit_job_form_image` or `fail_job`. `source` is the image to
-    /// start from (img2img, alchemy), or null.
+    /// `submit_job_form_image` or `fail_job`. `job.worker` names the
+    /// node's worker that popped it. `source` is the image to start from
+    /// (img2img, alchemy), or null.
     #[signal]
     fn worker_job(ticket: i64, job: VarDictionary, source: Option<Gd<Image>>);
     /// A call for the request failed for a passing reason and is tried

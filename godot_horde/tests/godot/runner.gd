@@ -3,18 +3,28 @@ extends Node
 ## with the number of failures. The horde comes from HORDE_TEST_URL and
 ## HORDE_TEST_KEY (scripts/godot-tests starts one); tests that need it fail
 ## without it.
+##
+## A test passes only if it returns `true` from its last line: a script
+## error aborts a GDScript function and its caller carries on with `null`,
+## so a test that died half-way is caught here, not reported as passed.
+## HORDE_GODOT_SELF_CHECK=1 runs only the `broken_*` methods, which must
+## fail: scripts/godot-tests runs them first to prove the runner can fail.
 
 var failures := 0
 var current := ""
 
 
 func _ready() -> void:
+	var prefix := "broken_" if OS.get_environment("HORDE_GODOT_SELF_CHECK") == "1" else "test_"
 	for method in get_method_list():
 		var name: String = method["name"]
-		if name.begins_with("test_"):
+		if name.begins_with(prefix):
 			current = name
 			var before := failures
-			await call(name)
+			var finished = await call(name)
+			if finished != true:
+				failures += 1
+				printerr("%s: did not reach its end (a script error?)" % name)
 			print("%s %s" % ["ok  " if failures == before else "FAIL", name])
 	print("engine tests: %d failed" % failures)
 	get_tree().quit(failures)
@@ -35,15 +45,16 @@ func make_horde() -> HordeNode:
 	return horde
 
 
-func test_classes_are_registered() -> void:
+func test_classes_are_registered() -> bool:
 	for name in ["HordeNode", "HordeImageParams", "HordeTextParams", "HordeResultInfo"]:
 		check(ClassDB.class_exists(name), "%s is not registered" % name)
 	var params := HordeImageParams.new()
 	check(params.width == 512 and params.steps == 30, "image defaults")
 	check(HordeTextParams.new().max_length == 80, "text defaults")
+	return true
 
 
-func test_a_refused_request_answers_zero_and_request_failed() -> void:
+func test_a_refused_request_answers_zero_and_request_failed() -> bool:
 	var horde := make_horde()
 	var params := HordeImageParams.new()
 	params.width = 500
@@ -51,9 +62,10 @@ func test_a_refused_request_answers_zero_and_request_failed() -> void:
 	var failed: Array = await horde.request_failed
 	check(failed[0] == 0 and failed[1] == "InvalidSize", "request_failed(0, InvalidSize)")
 	horde.queue_free()
+	return true
 
 
-func test_an_image_arrives_as_a_texture() -> void:
+func test_an_image_arrives_as_a_texture() -> bool:
 	var horde := make_horde()
 	horde.worker_mode = 2  # Always
 	horde.worker_name = "godot-engine-dreamer"
@@ -76,16 +88,18 @@ func test_an_image_arrives_as_a_texture() -> void:
 	check(not horde.is_pending(id), "done after request_completed")
 	horde.stop_worker()
 	horde.queue_free()
+	return true
 
 
-func test_fetch_user_is_awaitable() -> void:
+func test_fetch_user_is_awaitable() -> bool:
 	var horde := make_horde()
 	var user: Dictionary = await horde.fetch_user()
 	check(str(user.get("username", "")).begins_with("godot#"), "the key's user")
 	horde.queue_free()
+	return true
 
 
-func test_cancel_on_exit() -> void:
+func test_cancel_on_exit() -> bool:
 	var horde := make_horde()
 	var params := HordeImageParams.new()
 	params.models = PackedStringArray(["nobody/serves-this"])
@@ -93,6 +107,20 @@ func test_cancel_on_exit() -> void:
 	await horde.request_queued
 	remove_child(horde)  # exit_tree cancels (cancel_on_exit is on)
 	add_child(horde)
-	var cancelled: Array = await horde.request_cancelled
-	check(cancelled[0] == id, "the request was cancelled on exit")
+	# A one-argument signal's await yields the argument itself.
+	var cancelled: int = await horde.request_cancelled
+	check(cancelled == id, "the request was cancelled on exit")
 	horde.queue_free()
+	return true
+
+
+func broken_assigns_an_int_to_an_array() -> bool:
+	# Dies with a script error, as test_cancel_on_exit once did.
+	var horde := make_horde()
+	var params := HordeImageParams.new()
+	params.width = 500
+	horde.generate_image("a cliff", params)
+	var failed = await horde.request_failed
+	var wrong: Array = failed[0]
+	horde.queue_free()
+	return wrong.is_empty() or true
