@@ -60,7 +60,10 @@ mod request;
 mod systems;
 
 pub use horde_core;
+pub use horde_core::runtime::surface::{Answer, Rgba};
 pub use horde_core::runtime::{Connection, JobTicket, SourceImage, WorkerBackend};
+#[cfg(feature = "private")]
+pub use plugin::HordePrivate;
 pub use plugin::{
     Horde, HordeConnection, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker,
 };
@@ -75,15 +78,17 @@ pub use request::{
 /// Everything a game needs, with the Bevy message reader.
 pub mod prelude {
     pub use super::{
-        Connection, FormArrived, Horde, HordeConnection, HordeConnectionChanged, HordeEstimate,
-        HordeIdle, HordeImageReady, HordeImageRequest, HordeImages, HordeInterrogation,
-        HordeInterrogationReady, HordeInterrogationRequest, HordeModels, HordePlugin,
-        HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState, HordeRuntime,
-        HordeSet, HordeTextReady, HordeTextRequest, HordeTexts, HordeUser, HordeWorker,
-        HordeWorkerJob, HordeWorkerStatus, ImageArrived, JobTicket, RequestEnded, TextArrived,
-        WorkerBackend,
+        Answer, Connection, FormArrived, Horde, HordeConnection, HordeConnectionChanged,
+        HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest, HordeImages,
+        HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
+        HordePlugin, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState,
+        HordeRuntime, HordeSet, HordeTextReady, HordeTextRequest, HordeTexts, HordeUser,
+        HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived, JobTicket, RequestEnded,
+        Rgba, TextArrived, WorkerBackend,
     };
     pub use bevy_ecs::message::MessageReader;
     pub use horde_core::api::FormName;
-    pub use horde_core::worker::{ImageResult, Job, Offer, Output, WorkKind, WorkerConfig};
+    pub use horde_core::worker::{
+        BackendError, ImageResult, Job, Offer, Output, WorkKind, WorkerConfig,
+    };
 }

@@ -8,8 +8,9 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 use horde_core::api::{ImageGenerateRequest, TextGenerateRequest};
 use horde_core::client::ClientConfig;
+use horde_core::runtime::surface::{Answer, JobShape, Rgba};
 use horde_core::runtime::{Event, JobTicket, Runtime, RuntimeConfig, WorkerBackend};
-use horde_core::worker::{BackendError, Output, WorkerConfig};
+use horde_core::worker::WorkerConfig;
 
 use crate::request::{
     HordeEstimate, HordeImageReady, HordeImageRequest, HordeInterrogationReady, HordeModels,
@@ -36,6 +37,10 @@ pub struct HordePlugin {
     /// `min_poll` seconds of being done, an unreachable horde fails
     /// requests after `give_up_after` seconds).
     pub policy: horde_core::client::lifecycle::Policy,
+    /// The private horde this plugin's requests go to, kept running while
+    /// the App lives (see [`HordePlugin::private`]).
+    #[cfg(feature = "private")]
+    pub horde: Option<Arc<horde_core::coordinator::embedded::EmbeddedHorde>>,
 }
 
 impl HordePlugin {
@@ -49,7 +54,47 @@ impl HordePlugin {
             max_in_flight: 8,
             worker: None,
             policy: horde_core::client::lifecycle::Policy::default(),
+            #[cfg(feature = "private")]
+            horde: None,
         }
+    }
+
+    /// A private horde inside the game (feature `private`): a coordinator
+    /// keeping its data in `dir` (accounts, kudos, the game's key survive a
+    /// restart), on a free loopback port, never rate-limiting the game's own
+    /// traffic, with requests sent as the game's own trusted user. It stops
+    /// when the App is dropped. Answers why it could not start (another
+    /// process holds `dir`, a disk error) instead of failing in `build`.
+    ///
+    /// ```no_run
+    /// # use bevy_app::prelude::*;
+    /// # use bevy_horde::prelude::*;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// App::new().add_plugins(HordePlugin::private("my-game:1.0:https://example.invalid", "saves/horde")?);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "private")]
+    pub fn private(
+        client_agent: impl Into<String>,
+        dir: impl Into<std::path::PathBuf>,
+    ) -> Result<Self, horde_core::coordinator::embedded::EmbeddedError> {
+        let horde = horde_core::coordinator::embedded::EmbeddedHorde::in_dir(dir)?;
+        Self::with_horde(client_agent, horde)
+    }
+
+    /// The same with a horde the game started itself (its own
+    /// [`horde_core::coordinator::config::Config`], or
+    /// `EmbeddedHorde::start(Config::embedded())` for one that forgets
+    /// everything when dropped).
+    #[cfg(feature = "private")]
+    pub fn with_horde(
+        client_agent: impl Into<String>,
+        horde: horde_core::coordinator::embedded::EmbeddedHorde,
+    ) -> Result<Self, horde_core::coordinator::embedded::EmbeddedError> {
+        let key = horde.game_key()?;
+        let mut plugin = Self::public(client_agent).at(horde.api_url(), key);
+        plugin.horde = Some(Arc::new(horde));
+        Ok(plugin)
     }
 
     /// The horde at `base_url` with `api_key`.
@@ -65,6 +110,13 @@ impl HordePlugin {
         self
     }
 }
+
+/// The private horde of [`HordePlugin::private`], to register players
+/// ([`EmbeddedHorde::add_user`](horde_core::coordinator::embedded::EmbeddedHorde::add_user))
+/// or read its address.
+#[cfg(feature = "private")]
+#[derive(Resource, Clone, Debug)]
+pub struct HordePrivate(pub Arc<horde_core::coordinator::embedded::EmbeddedHorde>);
 
 /// The runtime the plugin owns.
 #[derive(Resource)]
@@ -148,6 +200,10 @@ impl Plugin for HordePlugin {
         };
         if let Some(w) = &self.worker {
             app.insert_resource(w.clone());
+        }
+        #[cfg(feature = "private")]
+        if let Some(horde) = &self.horde {
+            app.insert_resource(HordePrivate(horde.clone()));
         }
         app.insert_resource(HordeRuntime(runtime))
             .init_resource::<HordeIdle>()
@@ -239,9 +295,43 @@ impl Horde<'_, '_> {
         self.runtime.0.take_gpu_back();
     }
 
-    /// Answers a [`HordeWorkerJob`].
-    pub fn answer_job(&self, ticket: JobTicket, result: Result<Output, BackendError>) {
-        self.runtime.0.answer_job(ticket, result);
+    /// Answers a [`HordeWorkerJob`] with the worker's output, or why there
+    /// is none (`Err`: the job goes back to the horde as faulted), or an
+    /// [`Answer`] checked by [`horde_core::runtime::surface::JobShape`].
+    pub fn answer_job(&self, ticket: JobTicket, answer: impl Into<Answer>) {
+        self.runtime.0.answer_job(ticket, answer);
+    }
+
+    /// Answers an image job with RGBA8 pixels: exactly the job's count of
+    /// images, each of the job's size (else `Err` says what is wrong and
+    /// nothing is sent: answer again, or fault it with
+    /// [`Horde::answer_job`] and an `Err`). The pixels are copied here and
+    /// encoded on the runtime's threads, never in the game's frame; seeds
+    /// are the job's seed plus the image's index.
+    pub fn answer_images(&self, job: &HordeWorkerJob, images: &[Rgba<'_>]) -> Result<(), String> {
+        let answer = JobShape::of(&job.job).images(images)?;
+        self.answer_job(job.ticket, answer);
+        Ok(())
+    }
+
+    /// Answers a text job with the generated text (the prompt not
+    /// repeated); `Err` when the job is not a text job.
+    pub fn answer_text(&self, job: &HordeWorkerJob, text: &str) -> Result<(), String> {
+        let answer = JobShape::of(&job.job).text(text)?;
+        self.answer_job(job.ticket, answer);
+        Ok(())
+    }
+
+    /// Answers an analysis form (`caption`: `{"caption": "…"}`, `nsfw`:
+    /// `{"nsfw": false}`, `interrogation`); `Err` when the job is not alchemy.
+    pub fn answer_form(
+        &self,
+        job: &HordeWorkerJob,
+        value: serde_json::Value,
+    ) -> Result<(), String> {
+        let answer = JobShape::of(&job.job).form(value)?;
+        self.answer_job(job.ticket, answer);
+        Ok(())
     }
 
     /// Stops the worker: it finishes its job and enters maintenance.

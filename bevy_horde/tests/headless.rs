@@ -14,12 +14,12 @@ use bevy::MinimalPlugins;
 use bevy::prelude::*;
 use bevy_asset::{AssetPlugin, Assets};
 use bevy_horde::prelude::*;
-use bevy_horde::{HordeWorkerJob, WorkerBackend};
+use bevy_horde::{HordePrivate, HordeWorkerJob, Rgba, WorkerBackend};
 use bevy_image::{Image, ImagePlugin};
 use horde_core::api::{ImageGenerateRequest, TextGenerateRequest};
 use horde_core::coordinator::config::Config;
+use horde_core::coordinator::embedded::EmbeddedHorde;
 use horde_core::coordinator::horde::NewUser;
-use horde_core::coordinator::server::Coordinator;
 use horde_core::worker::backends::procedural::{PROCEDURAL_MODEL, ProceduralImages, draw};
 use horde_core::worker::{Job, Offer, Output, TextResult, WorkKind, WorkerConfig, WorkerEvent};
 
@@ -27,53 +27,25 @@ use horde_core::worker::{Job, Offer, Output, TextResult, WorkKind, WorkerConfig,
 struct TestHorde {
     api: String,
     key: String,
-    _rt: tokio::runtime::Runtime,
+    _horde: EmbeddedHorde,
 }
 
 fn horde() -> TestHorde {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    let horde = EmbeddedHorde::start(Config::embedded()).unwrap();
+    let key = horde
+        .add_user(NewUser {
+            alias: "player".into(),
+            kudos: 1000.0,
+            trusted: true,
+            ..NewUser::default()
+        })
         .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "bevy-horde-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (api, key) = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut config = Config {
-            data_dir: dir,
-            listen: addr,
-            ..Config::default()
-        };
-        config.rate_limits.enabled = false;
-        let coordinator = Coordinator::open(config, addr).unwrap();
-        let (_, key) = coordinator
-            .app()
-            .run(|h| {
-                h.create_user(NewUser {
-                    alias: "player".into(),
-                    kudos: 1000.0,
-                    trusted: true,
-                    ..NewUser::default()
-                })
-            })
-            .await
-            .unwrap();
-        tokio::spawn(async move {
-            coordinator
-                .serve(listener, std::future::pending())
-                .await
-                .unwrap();
-        });
-        (format!("http://{addr}/api"), key)
-    });
-    TestHorde { api, key, _rt: rt }
+    TestHorde {
+        api: horde.api_url().to_owned(),
+        key,
+        _horde: horde,
+    }
 }
 
 fn worker(name: &str, backend: WorkerBackend) -> bevy_horde::HordeWorker {
@@ -696,4 +668,100 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_shows_offline() {
         other => panic!("{other:?}"),
     }
     assert_eq!(ends_of(&app, e).len(), 1);
+}
+
+/// A game-answered dreamer painting its own pixels: a wrong answer is
+/// refused (nothing sent), the right one is handed over in one line.
+fn paint_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
+    for j in jobs.read() {
+        let Job::Image(img) = &j.job else { continue };
+        let pixels = vec![200u8; (img.width * img.height * 4) as usize];
+        let wrong = [Rgba {
+            width: img.width / 2,
+            height: img.height,
+            pixels: &pixels[..pixels.len() / 2],
+        }];
+        let refused = horde.answer_images(j, &wrong).unwrap_err();
+        assert!(refused.contains("the job asks for"), "{refused}");
+        let frames: Vec<Rgba> = (0..img.count.max(1))
+            .map(|_| Rgba {
+                width: img.width,
+                height: img.height,
+                pixels: &pixels,
+            })
+            .collect();
+        let half = horde.answer_images(j, &frames[..1]);
+        if frames.len() > 1 {
+            assert!(half.unwrap_err().contains("asks for"), "too few images");
+            horde.answer_images(j, &frames).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_game_hosts_its_own_horde_and_answers_its_own_jobs_with_one_liners() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("bevy-horde-private-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let painter = {
+        let backend = WorkerBackend::Game {
+            kind: WorkKind::Image,
+            offer: Offer {
+                models: vec!["game-painter".into()],
+                ..Offer::default()
+            },
+        };
+        let mut w = worker("bevy-painter", backend);
+        w.config.nsfw = false;
+        w
+    };
+    let plugin = HordePlugin::private("bevy-horde-tests:0.1:https://example.invalid", &dir)
+        .expect("a private horde in the game")
+        .with_worker(painter);
+    let key = plugin.api_key.clone();
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+        plugin,
+    ));
+    app.insert_resource(HordeIdle(true))
+        .add_systems(Update, paint_jobs);
+    let req = ImageGenerateRequest::new("a lighthouse")
+        .size(64, 128)
+        .n(3)
+        .model("game-painter")
+        .allow_nsfw(false);
+    let e = app.world_mut().spawn(HordeImageRequest(req)).id();
+    run_until(&mut app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    let handles = app.world().get::<HordeImages>(e).unwrap().0.clone();
+    assert_eq!(handles.len(), 3, "all three of one request are kept");
+    let assets = app.world().resource::<Assets<Image>>();
+    for h in &handles {
+        let image = assets.get(h).expect("in Assets<Image>");
+        assert_eq!((image.width(), image.height()), (64, 128));
+        assert!(image.data.as_deref().unwrap().iter().all(|&b| b == 200));
+    }
+    // The private horde is a resource: players can be registered on it.
+    let private = app.world().resource::<HordePrivate>().0.clone();
+    assert!(private.api_url().starts_with("http://127.0.0.1:"));
+    private
+        .add_user(NewUser {
+            alias: "second-player".into(),
+            ..NewUser::default()
+        })
+        .expect("registered");
+    drop(private);
+    drop(app);
+    // Kept in `dir`: the game's user and its key survive a restart.
+    let again = HordePlugin::private("bevy-horde-tests:0.1:https://example.invalid", &dir)
+        .expect("restarted");
+    assert_eq!(again.api_key, key);
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
 }

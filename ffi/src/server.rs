@@ -211,37 +211,31 @@ pub unsafe extern "C" fn horde_server_free(server: *mut horde_server) {
 
 #[cfg(feature = "coordinator")]
 mod running {
-    //! The coordinator's threads and its shutdown.
+    //! The C settings turned into an [`EmbeddedHorde`], and its errors into statuses.
 
     use std::ffi::CString;
     use std::path::{Path, PathBuf};
 
     use horde_core::coordinator::config::Config;
+    use horde_core::coordinator::embedded::{EmbeddedError, EmbeddedHorde};
     use horde_core::coordinator::horde::NewUser;
-    use horde_core::coordinator::http::AppState;
-    use horde_core::coordinator::server::{Coordinator, StartError};
+    use horde_core::coordinator::server::StartError;
 
     use super::{horde_rate_limits, horde_server_config};
     use crate::status::{Failure, horde_status};
 
     pub(super) struct Running {
         pub(super) api: CString,
-        app: AppState,
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        task: Option<tokio::task::JoinHandle<()>>,
-        runtime: Option<tokio::runtime::Runtime>,
-        temp: Option<PathBuf>,
+        horde: EmbeddedHorde,
     }
 
-    fn io(e: impl std::fmt::Display) -> Failure {
-        Failure::new(horde_status::HORDE_STATUS_IO, e.to_string())
-    }
-
-    fn temp_dir() -> PathBuf {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        std::env::temp_dir().join(format!("libhorde-{}-{nanos:x}", std::process::id()))
+    fn failure(e: EmbeddedError) -> Failure {
+        let status = match &e {
+            EmbeddedError::Open(StartError::Locked(_)) => horde_status::HORDE_STATUS_BUSY,
+            EmbeddedError::Refused(_) => horde_status::HORDE_STATUS_API,
+            _ => horde_status::HORDE_STATUS_IO,
+        };
+        Failure::new(status, e.to_string())
     }
 
     impl Running {
@@ -264,8 +258,7 @@ mod running {
             // free loopback port and a temporary directory, never the
             // command line's 127.0.0.1:7001 and ./horde-data.
             // (An empty data directory is the mark of "not set".)
-            let mut base = Config::embedded();
-            base.data_dir = PathBuf::new();
+            let base = Config::embedded();
             let mut config = match path {
                 Some(p) => Config::read_over(base, Path::new(p))
                     .map_err(|e| Failure::invalid(e.to_string()))?,
@@ -283,67 +276,13 @@ mod running {
                 }
                 horde_rate_limits::HORDE_RATE_LIMITS_OFF => config.rate_limits.enabled = false,
             }
-            let mut temp = None;
-            match data_dir {
-                Some(d) => config.data_dir = PathBuf::from(d),
-                None if config.data_dir.as_os_str().is_empty() => {
-                    let dir = temp_dir();
-                    std::fs::create_dir_all(&dir).map_err(io)?;
-                    config.data_dir = dir.clone();
-                    temp = Some(dir);
-                }
-                None => {}
+            if let Some(d) = data_dir {
+                config.data_dir = PathBuf::from(d);
             }
-            let started = Self::serve(config, temp.clone());
-            if started.is_err()
-                && let Some(dir) = &temp
-            {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            started
-        }
-
-        fn serve(config: Config, temp: Option<PathBuf>) -> Result<Self, Failure> {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("horde-server")
-                .enable_all()
-                .build()
-                .map_err(io)?;
-            let listener = runtime
-                .block_on(tokio::net::TcpListener::bind(config.listen))
-                .map_err(|e| io(format!("cannot listen on {}: {e}", config.listen)))?;
-            let addr = listener.local_addr().map_err(io)?;
-            let public = config.public_url(addr);
-            let coordinator = {
-                let _enter = runtime.enter();
-                Coordinator::open(config, addr).map_err(|e| match e {
-                    StartError::Locked(_) => {
-                        Failure::new(horde_status::HORDE_STATUS_BUSY, e.to_string())
-                    }
-                    other => io(other),
-                })?
-            };
-            let app = coordinator.app();
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let task = runtime.spawn(async move {
-                let served = coordinator
-                    .serve(listener, async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!("the embedded coordinator stopped: {e}");
-                }
-            });
-            Ok(Self {
-                api: CString::new(format!("{public}/api")).map_err(io)?,
-                app,
-                stop: Some(stop),
-                task: Some(task),
-                runtime: Some(runtime),
-                temp,
-            })
+            let horde = EmbeddedHorde::start(config).map_err(failure)?;
+            let api = CString::new(horde.api_url())
+                .map_err(|e| Failure::new(horde_status::HORDE_STATUS_IO, e.to_string()))?;
+            Ok(Self { api, horde })
         }
 
         pub(super) fn add_user(
@@ -367,35 +306,19 @@ mod running {
                     crate::HORDE_API_KEY_BUF
                 )));
             }
-            let runtime = self
-                .runtime
-                .as_ref()
-                .ok_or_else(|| Failure::new(horde_status::HORDE_STATUS_SHUT_DOWN, "stopped"))?;
-            let user = NewUser {
-                alias: alias.to_owned(),
-                kudos,
-                trusted,
-                ..NewUser::default()
-            };
-            let (_, key) = runtime
-                .block_on(self.app.run(move |h| h.create_user(user)))
-                .map_err(|e| Failure::new(horde_status::HORDE_STATUS_API, e.body.message))?;
-            Ok(key)
-        }
-    }
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            if let Some(stop) = self.stop.take() {
-                let _ = stop.send(());
-            }
-            if let (Some(runtime), Some(task)) = (self.runtime.take(), self.task.take()) {
-                let _ = runtime.block_on(task);
-                drop(runtime);
-            }
-            if let Some(dir) = &self.temp {
-                let _ = std::fs::remove_dir_all(dir);
-            }
+            self.horde
+                .add_user(NewUser {
+                    alias: alias.to_owned(),
+                    kudos,
+                    trusted,
+                    ..NewUser::default()
+                })
+                .map_err(|e| match e {
+                    EmbeddedError::Refused(api) => {
+                        Failure::new(horde_status::HORDE_STATUS_API, api.body.message)
+                    }
+                    other => failure(other),
+                })
         }
     }
 }

@@ -42,6 +42,7 @@
 #[macro_use]
 mod macros;
 
+mod builders;
 mod common;
 mod error;
 mod ids;

@@ -176,12 +176,14 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The defaults of a horde embedded in a game (`libhorde`'s
-    /// `horde_server_start`): a free loopback port, and loopback traffic —
-    /// the game's own requests and workers — never rate-limited. The data
-    /// directory is the embedder's to choose.
+    /// The defaults of a horde embedded in a game
+    /// ([`super::embedded::EmbeddedHorde`]): a free loopback port, loopback
+    /// traffic — the game's own requests and workers — never rate-limited,
+    /// and no data directory (empty: `EmbeddedHorde` makes a temporary one;
+    /// set one to keep the horde's data).
     pub fn embedded() -> Self {
         Self {
+            data_dir: PathBuf::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             rate_limits: RateLimits {
                 exempt_loopback: true,

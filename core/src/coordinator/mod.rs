@@ -5,10 +5,12 @@
 //! - [`store`] — durable storage behind it (SQLite embedded);
 //! - [`http`] — the axum routes, one module per API area;
 //! - [`server`] — wiring: configuration in, a running server out.
+//! - [`embedded`] — a private horde inside a game's process.
 
 pub mod blobs;
 pub mod clock;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod horde;
 pub mod http;

@@ -238,6 +238,29 @@ impl ImageResult {
             metadata: Vec::new(),
         }
     }
+
+    /// A result from RGBA8 pixels (`width × height × 4` bytes, row by
+    /// row), encoded here as lossless WebP. Encoding takes milliseconds for
+    /// large images: call it on a backend's thread, never in a game's frame
+    /// (a game answering a job hands pixels to the runtime instead, which
+    /// encodes on its own threads).
+    pub fn from_rgba(
+        width: u32,
+        height: u32,
+        rgba: Vec<u8>,
+        seed: i64,
+    ) -> Result<Self, crate::worker::BackendError> {
+        let need = width as usize * height as usize * 4;
+        if width == 0 || height == 0 || rgba.len() != need {
+            return Err(crate::worker::BackendError::new(format!(
+                "a {width}×{height} RGBA8 image has {need} bytes, not {}",
+                rgba.len()
+            )));
+        }
+        let img = image::RgbaImage::from_raw(width, height, rgba)
+            .ok_or_else(|| crate::worker::BackendError::new("the image has too few bytes"))?;
+        Ok(Self::new(super::backends::procedural::to_webp(&img)?, seed))
+    }
 }
 
 /// One finished text.
@@ -274,6 +297,21 @@ pub enum Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_result_from_pixels_is_lossless_webp_and_a_wrong_size_is_refused() {
+        let rgba: Vec<u8> = (0..3 * 2 * 4).map(|i| (i * 10) as u8).collect();
+        let r = ImageResult::from_rgba(3, 2, rgba.clone(), 7).expect("encoded");
+        assert_eq!((r.seed, r.state), (7, GenerationState::Ok));
+        let back = image::load_from_memory_with_format(&r.webp, image::ImageFormat::WebP)
+            .expect("webp")
+            .to_rgba8();
+        assert_eq!((back.width(), back.height()), (3, 2));
+        assert_eq!(back.into_raw(), rgba, "lossless");
+        let short = ImageResult::from_rgba(3, 2, vec![0; 5], 0).unwrap_err();
+        assert!(short.to_string().contains("24 bytes, not 5"), "{short}");
+        assert!(ImageResult::from_rgba(0, 2, Vec::new(), 0).is_err());
+    }
 
     #[test]
     fn image_jobs_are_read_from_pop_answers() {
