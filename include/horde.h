@@ -642,6 +642,24 @@ typedef struct horde_text_request {
 } horde_text_request;
 
 /**
+ * One image handed to libhorde: `width` × `height` RGBA8 pixels, row by row.
+ */
+typedef struct horde_image_view {
+  /**
+   * `width * height * 4` bytes.
+   */
+  const uint8_t *rgba;
+  /**
+   * Width in pixels.
+   */
+  uint32_t width;
+  /**
+   * Height in pixels.
+   */
+  uint32_t height;
+} horde_image_view;
+
+/**
  * Where and how an embedded coordinator serves. Fill it with
  * `horde_server_config_init`; NULLs mean the defaults.
  */
@@ -732,24 +750,6 @@ typedef struct horde_worker_config {
    */
   uint32_t max_context_length;
 } horde_worker_config;
-
-/**
- * One image handed to libhorde: `width` × `height` RGBA8 pixels, row by row.
- */
-typedef struct horde_image_view {
-  /**
-   * `width * height * 4` bytes.
-   */
-  const uint8_t *rgba;
-  /**
-   * Width in pixels.
-   */
-  uint32_t width;
-  /**
-   * Height in pixels.
-   */
-  uint32_t height;
-} horde_image_view;
 
 /**
  * Every status, in numeric order.
@@ -907,6 +907,26 @@ enum horde_status horde_client_interrogate(const struct horde_client *client,
                                            const char *const *forms,
                                            size_t forms_len,
                                            uint64_t *id_out);
+
+/**
+ * Asks for `forms_len` interrogation forms (as `horde_client_interrogate`)
+ * on RGBA8 pixels the game holds — a frame, a render target read back —
+ * with no disk round trip: `image->rgba` is `width * height * 4` bytes,
+ * copied before the call returns and encoded on the runtime's threads (the
+ * caller's thread does no image coding). `*id_out` is the request's id;
+ * its results arrive as `HORDE_EVENT_INTERROGATION` events, whose `text`
+ * is the form's name and `json` its result.
+ *
+ * # Safety
+ * `client` is NULL or live; `image` is NULL or a readable view whose
+ * `rgba` is NULL or `width * height * 4` readable bytes; `forms` is NULL
+ * or `forms_len` string pointers; `id_out` is NULL or writable.
+ */
+enum horde_status horde_client_interrogate_rgba(const struct horde_client *client,
+                                                const struct horde_image_view *image,
+                                                const char *const *forms,
+                                                size_t forms_len,
+                                                uint64_t *id_out);
 
 /**
  * Queues a request given as the horde's own JSON body (every field the

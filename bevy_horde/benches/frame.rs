@@ -1,17 +1,31 @@
-//! What the plugin costs a frame when nothing is happening: one
-//! `App::update` of a headless app (MinimalPlugins, AssetPlugin,
-//! ImagePlugin) with HordePlugin idle, against the same app without it.
+//! What the plugin costs a frame.
 //!
-//! Run: `cargo bench -p bevy_horde --bench frame`.
+//! - Idle (criterion): one `App::update` of a headless app (MinimalPlugins,
+//!   AssetPlugin, ImagePlugin) with HordePlugin and nothing happening,
+//!   against the same app without it.
+//! - Busy: a game hosting its own horde ([`HordePlugin::with_horde`]) with a
+//!   game-answered dreamer painting 1024² images, four 1024² requests kept
+//!   in flight, at 60 frames a second. A stopwatch around the plugin's
+//!   sets (`HordeSet::Submit` to `HordeSet::Apply`) times the plugin's own
+//!   systems each frame — states, results turned into `Image` assets,
+//!   messages; the game's `answer_images` call (which copies the pixels it
+//!   is handed) is timed apart. p50, p99 and max are printed.
+//!
+//! Run: `cargo bench -p bevy_horde --bench frame` (`HORDE_BENCH_SECS`,
+//! default 20, sets how long the busy part runs).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use bevy::MinimalPlugins;
 use bevy::prelude::*;
 use bevy_asset::AssetPlugin;
-use bevy_horde::HordePlugin;
+use bevy_horde::prelude::*;
 use bevy_image::ImagePlugin;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
+use horde_core::api::ImageGenerateRequest;
+use horde_core::coordinator::config::Config;
+use horde_core::coordinator::embedded::EmbeddedHorde;
+use std::time::{Duration, Instant};
 
 fn base() -> App {
     let mut app = App::new();
@@ -49,4 +63,152 @@ fn frame(c: &mut Criterion) {
 }
 
 criterion_group!(benches, frame);
-criterion_main!(benches);
+
+const SIDE: u32 = 1024;
+const IN_FLIGHT: usize = 4;
+
+/// Durations of one kind of work.
+#[derive(Resource, Default)]
+struct Timings {
+    plugin: Vec<Duration>,
+    answer: Vec<Duration>,
+    started: Option<Instant>,
+    images: usize,
+}
+
+fn report(name: &str, d: &mut [Duration]) {
+    if d.is_empty() {
+        println!("{name:<44} none");
+        return;
+    }
+    d.sort();
+    let at = |q: f64| d[((d.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<44} {:>6}  p50 {:>8.1?}  p99 {:>8.1?}  max {:>8.1?}",
+        d.len(),
+        at(0.5),
+        at(0.99),
+        d[d.len() - 1]
+    );
+}
+
+fn start_clock(mut t: ResMut<Timings>) {
+    t.started = Some(Instant::now());
+}
+
+fn stop_clock(mut t: ResMut<Timings>) {
+    if let Some(s) = t.started.take() {
+        t.plugin.push(s.elapsed());
+    }
+}
+
+fn paint(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde, mut t: ResMut<Timings>) {
+    static PIXELS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let pixels = PIXELS.get_or_init(|| {
+        (0..SIDE * SIDE)
+            .flat_map(|i| [(i % 251) as u8, (i / 4099) as u8, 90, 255])
+            .collect()
+    });
+    for j in jobs.read() {
+        let Job::Image(img) = &j.job else { continue };
+        let frames: Vec<Rgba> = (0..img.count.max(1))
+            .map(|_| Rgba {
+                width: SIDE,
+                height: SIDE,
+                pixels,
+            })
+            .collect();
+        let start = Instant::now();
+        horde.answer_images(j, &frames).expect("answered");
+        t.answer.push(start.elapsed());
+    }
+}
+
+fn top_up(
+    mut commands: Commands,
+    mut ready: MessageReader<HordeImageReady>,
+    mut ended: MessageReader<HordeRequestEnded>,
+    live: Query<Entity, With<HordeImageRequest>>,
+    mut t: ResMut<Timings>,
+) {
+    t.images += ready.read().count();
+    for e in ended.read() {
+        commands.entity(e.entity).despawn();
+    }
+    for _ in live.iter().count()..IN_FLIGHT {
+        let req = ImageGenerateRequest::new("a busy frame")
+            .size(SIDE, SIDE)
+            .steps(1)
+            .model("bench-painter")
+            .allow_nsfw(false);
+        commands.spawn(HordeImageRequest(req));
+    }
+}
+
+fn busy() {
+    let secs: u64 = std::env::var("HORDE_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let horde = EmbeddedHorde::start(Config::embedded()).expect("a private horde");
+    let mut painter = HordeWorker::new(
+        "bench-painter",
+        WorkerBackend::Game {
+            kind: WorkKind::Image,
+            offer: Offer {
+                models: vec!["bench-painter".into()],
+                ..Offer::default()
+            },
+        },
+    );
+    painter.config.max_pixels = u64::from(SIDE * SIDE);
+    painter.config.pacing.empty_secs = 0.05;
+    painter.config.pacing.idle_secs = 0.05;
+    let mut plugin = HordePlugin::with_horde("bevy-horde-bench:0.1:https://example.invalid", horde)
+        .expect("the game's key")
+        .with_worker(painter);
+    plugin.policy.min_poll = 0.25;
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+        plugin,
+    ))
+    .insert_resource(HordeIdle(true))
+    .init_resource::<Timings>()
+    .add_systems(
+        PreUpdate,
+        (
+            start_clock.before(HordeSet::Submit),
+            stop_clock.after(HordeSet::Apply),
+        ),
+    )
+    .add_systems(Update, (paint, top_up));
+    app.finish();
+    app.cleanup();
+    let frame = Duration::from_micros(16_667);
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut next = Instant::now();
+    while Instant::now() < end {
+        app.update();
+        next += frame;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let t = app.world_mut().resource_mut::<Timings>().into_inner();
+    println!(
+        "busy for {secs} s: {} frames, {} images of {SIDE}² arrived",
+        t.plugin.len(),
+        t.images
+    );
+    report("the plugin's systems, per frame", &mut t.plugin);
+    report("Horde::answer_images (1024², pixels copied)", &mut t.answer);
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    busy();
+}

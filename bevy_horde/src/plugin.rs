@@ -243,6 +243,7 @@ impl Plugin for HordePlugin {
 pub struct Horde<'w, 's> {
     commands: Commands<'w, 's>,
     runtime: Res<'w, HordeRuntime>,
+    owners: ResMut<'w, systems::Owners>,
 }
 
 impl Horde<'_, '_> {
@@ -268,6 +269,53 @@ impl Horde<'_, '_> {
         self.commands
             .spawn(HordeTextRequest(TextGenerateRequest::new(prompt.into())))
             .id()
+    }
+
+    /// Interrogates an image the game holds (a frame, a texture it drew):
+    /// `forms` such as [`FormName::CAPTION`](horde_core::api::FormName) and
+    /// `Nsfw`. Its pixels must be RGBA8 (`Rgba8UnormSrgb` or `Rgba8Unorm`,
+    /// as `Assets<Image>` holds loaded PNGs and the plugin's own results);
+    /// they are copied here and encoded on the runtime's threads. Answers
+    /// the request entity, which then behaves as one holding a
+    /// [`crate::HordeInterrogationRequest`] (states, [`crate::HordeInterrogation`],
+    /// [`crate::FormArrived`], one end message); `Err` (nothing sent) says
+    /// why the image cannot be sent.
+    pub fn interrogate_image(
+        &mut self,
+        image: &bevy_image::Image,
+        forms: Vec<horde_core::api::FormName>,
+    ) -> Result<Entity, String> {
+        use wgpu_types::TextureFormat;
+        let format = image.texture_descriptor.format;
+        if !matches!(
+            format,
+            TextureFormat::Rgba8UnormSrgb | TextureFormat::Rgba8Unorm
+        ) {
+            return Err(format!(
+                "the image is {format:?}; only RGBA8 images can be interrogated"
+            ));
+        }
+        let pixels = image
+            .data
+            .as_deref()
+            .ok_or("the image has no pixels in memory (it lives only on the GPU)")?;
+        let id = self.runtime.0.interrogate_pixels(
+            forms,
+            Rgba {
+                width: image.width(),
+                height: image.height(),
+                pixels,
+            },
+        )?;
+        let entity = self
+            .commands
+            .spawn((
+                crate::HordeRequestId(id),
+                crate::HordeRequestState::Submitted,
+            ))
+            .id();
+        self.owners.0.insert(id, entity);
+        Ok(entity)
     }
 
     /// Asks what `req` would cost; the answer comes as a [`HordeEstimate`]

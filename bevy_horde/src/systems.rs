@@ -43,7 +43,7 @@ type NewRequests<'w, 's> = Query<
 /// across frames (filled by `submit`, emptied as requests end), so a
 /// request whose entity was despawned or lost its id still ends once.
 #[derive(Resource, Default)]
-pub(crate) struct Owners(HashMap<RequestId, Entity>);
+pub(crate) struct Owners(pub(crate) HashMap<RequestId, Entity>);
 
 /// Sends new requests: a request component added, or inserted again. A
 /// request inserted on an entity that already had one replaces it: the old one is cancelled (its end is still announced,

@@ -765,3 +765,77 @@ fn a_game_hosts_its_own_horde_and_answers_its_own_jobs_with_one_liners() {
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[derive(Resource, Default)]
+struct Asked(Vec<Result<Entity, String>>);
+
+/// Interrogates a picture the game drew in memory, and one it cannot send.
+fn interrogate_drawn(mut horde: Horde, mut asked: ResMut<Asked>) {
+    use bevy_asset::RenderAssetUsages;
+    use wgpu_types::{Extent3d, TextureDimension, TextureFormat};
+    if !asked.0.is_empty() {
+        return;
+    }
+    let size = Extent3d {
+        width: 48,
+        height: 32,
+        depth_or_array_layers: 1,
+    };
+    let red = Image::new(
+        size,
+        TextureDimension::D2,
+        [30u8, 30, 200, 255].repeat(48 * 32),
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::default(),
+    );
+    asked
+        .0
+        .push(horde.interrogate_image(&red, vec![FormName::CAPTION]));
+    let float = Image::new(
+        size,
+        TextureDimension::D2,
+        vec![0u8; 48 * 32 * 16],
+        TextureFormat::Rgba32Float,
+        RenderAssetUsages::default(),
+    );
+    asked
+        .0
+        .push(horde.interrogate_image(&float, vec![FormName::CAPTION]));
+    asked.0.push(horde.interrogate_image(&red, Vec::new()));
+}
+
+#[test]
+fn an_image_in_memory_is_interrogated_without_encoding_in_the_frame() {
+    let h = horde();
+    let w = worker(
+        "bevy-frame-alchemist",
+        WorkerBackend::Backend(Arc::new(
+            horde_core::worker::backends::image_facts::ImageFacts,
+        )),
+    );
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true))
+        .init_resource::<Asked>()
+        .add_systems(Update, interrogate_drawn);
+    run_until(&mut app, |w| {
+        let Some(Ok(e)) = w.resource::<Asked>().0.first().cloned() else {
+            return false;
+        };
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    let asked = app.world().resource::<Asked>().0.clone();
+    let e = asked[0].clone().unwrap();
+    assert_eq!(state(&mut app, e), Some(HordeRequestState::Done));
+    let got = &app.world().get::<HordeInterrogation>(e).unwrap().0;
+    assert_eq!(got["caption"], "a 48x32 image, mostly blue");
+    assert!(
+        asked[1].as_ref().unwrap_err().contains("only RGBA8"),
+        "{asked:?}"
+    );
+    assert!(
+        asked[2].as_ref().unwrap_err().contains("no form"),
+        "{asked:?}"
+    );
+    assert_eq!(ends_of(&app, e), [HordeRequestState::Done], "one end");
+}

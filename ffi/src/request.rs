@@ -379,6 +379,63 @@ pub unsafe extern "C" fn horde_client_interrogate(
     })
 }
 
+/// Asks for `forms_len` interrogation forms (as `horde_client_interrogate`)
+/// on RGBA8 pixels the game holds — a frame, a render target read back —
+/// with no disk round trip: `image->rgba` is `width * height * 4` bytes,
+/// copied before the call returns and encoded on the runtime's threads (the
+/// caller's thread does no image coding). `*id_out` is the request's id;
+/// its results arrive as `HORDE_EVENT_INTERROGATION` events, whose `text`
+/// is the form's name and `json` its result.
+///
+/// # Safety
+/// `client` is NULL or live; `image` is NULL or a readable view whose
+/// `rgba` is NULL or `width * height * 4` readable bytes; `forms` is NULL
+/// or `forms_len` string pointers; `id_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_interrogate_rgba(
+    client: *const horde_client,
+    image: *const crate::worker::horde_image_view,
+    forms: *const *const c_char,
+    forms_len: usize,
+    id_out: *mut u64,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (client, image, forms, id_out) = unsafe {
+            (
+                arg(client, "client")?,
+                arg(image, "image")?,
+                slice(forms, forms_len, "forms")?,
+                out(id_out, "id_out")?,
+            )
+        };
+        let len = (image.width as usize)
+            .checked_mul(image.height as usize)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| Failure::invalid("`image` is too large"))?;
+        // SAFETY: the caller's contract: `rgba` holds width × height × 4 bytes.
+        let pixels = unsafe { bytes(image.rgba, len, "image->rgba") }?;
+        let mut names = Vec::with_capacity(forms.len());
+        for (i, &form) in forms.iter().enumerate() {
+            names.push(horde_core::api::FormName::from(nonempty(
+                form,
+                &format!("forms[{i}]"),
+            )?));
+        }
+        let rgba = horde_core::runtime::surface::Rgba {
+            width: image.width,
+            height: image.height,
+            pixels,
+        };
+        let id = client
+            .runtime
+            .interrogate_pixels(names, rgba)
+            .map_err(|why| Failure::invalid(format!("`image` or `forms`: {why}")))?;
+        *id_out = client.track(id);
+        Ok(())
+    })
+}
+
 /// Queues a request given as the horde's own JSON body (every field the
 /// AI Horde v2 API documents for that endpoint); `kind` is a
 /// `horde_request_kind`. Malformed JSON or unknown kinds answer

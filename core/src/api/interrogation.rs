@@ -39,6 +39,13 @@ pub enum FormName {
 }
 
 impl FormName {
+    /// `caption`: a sentence describing the image.
+    pub const CAPTION: Self = Self::Analysis(AnalysisForm::Caption);
+    /// `nsfw`: whether the image is NSFW.
+    pub const NSFW: Self = Self::Analysis(AnalysisForm::Nsfw);
+    /// `interrogation`: CLIP tags, artists, mediums.
+    pub const INTERROGATION: Self = Self::Analysis(AnalysisForm::Interrogation);
+
     /// The wire form of this name.
     pub fn as_str(&self) -> &str {
         match self {

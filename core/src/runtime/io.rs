@@ -115,6 +115,15 @@ pub(crate) fn run(
                         slots.clone(),
                     )));
                 }
+                Command::InterrogatePixels(id, forms, pixels) => {
+                    let t = task(id, &client, &config, &cancels, &out);
+                    running.push(tokio::task::spawn_local(interrogation_of_pixels(
+                        t,
+                        forms,
+                        *pixels,
+                        slots.clone(),
+                    )));
+                }
                 Command::Text(id, req) => {
                     let t = task(id, &client, &config, &cancels, &out);
                     running.push(tokio::task::spawn_local(text(t, *req, slots.clone())));
@@ -392,6 +401,53 @@ async fn text(
         }
     }
     t.end();
+}
+
+/// Encodes the game's pixels on the blocking pool, then interrogates them.
+async fn interrogation_of_pixels(
+    t: Task,
+    forms: Vec<crate::api::FormName>,
+    pixels: super::SourceImage,
+    slots: Arc<tokio::sync::Semaphore>,
+) {
+    use base64::Engine as _;
+    let encoded = tokio::task::spawn_blocking(move || {
+        super::surface::Rgba {
+            width: pixels.width,
+            height: pixels.height,
+            pixels: &pixels.rgba,
+        }
+        .to_webp()
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match encoded {
+        Ok(webp) => {
+            let req = crate::api::InterrogationRequest {
+                forms: forms
+                    .into_iter()
+                    .map(|name| crate::api::InterrogationFormRequest {
+                        name,
+                        payload: None,
+                    })
+                    .collect(),
+                source_image: base64::engine::general_purpose::STANDARD.encode(webp),
+                ..Default::default()
+            };
+            interrogation(t, req, slots).await;
+        }
+        Err(why) => {
+            t.cancels.lock().remove(&t.id);
+            t.send(Event::Failed {
+                id: t.id,
+                error: crate::client::lifecycle::client_error(
+                    "RequestFailed",
+                    format!("the image could not be encoded: {why}"),
+                ),
+            });
+        }
+    }
 }
 
 async fn interrogation(

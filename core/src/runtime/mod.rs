@@ -82,6 +82,7 @@ pub(crate) enum Command {
     Image(RequestId, Box<ImageGenerateRequest>),
     Text(RequestId, Box<TextGenerateRequest>),
     Interrogation(RequestId, Box<crate::api::InterrogationRequest>),
+    InterrogatePixels(RequestId, Vec<crate::api::FormName>, Box<SourceImage>),
     Cancel(RequestId),
     CancelAll,
     Estimate(RequestId, Box<ImageGenerateRequest>),
@@ -182,6 +183,32 @@ impl Runtime {
         let id = self.id();
         self.send(Command::Interrogation(id, Box::new(req)));
         id
+    }
+
+    /// Queues an interrogation of RGBA8 pixels (a frame the game holds in
+    /// memory): checked and copied here, encoded to lossless WebP on the
+    /// runtime's threads, so no disk round trip and no encoding on the
+    /// caller's. `Err` (nothing queued) names what is wrong.
+    pub fn interrogate_pixels(
+        &self,
+        forms: Vec<crate::api::FormName>,
+        image: surface::Rgba<'_>,
+    ) -> Result<RequestId, String> {
+        image.check()?;
+        if forms.is_empty() {
+            return Err("no form: name at least one (caption, nsfw, interrogation, …)".into());
+        }
+        if let Some(f) = forms.iter().find(|f| !f.is_known()) {
+            return Err(format!("'{f}' is not a known form"));
+        }
+        let id = self.id();
+        let pixels = SourceImage {
+            width: image.width,
+            height: image.height,
+            rgba: image.pixels.to_vec(),
+        };
+        self.send(Command::InterrogatePixels(id, forms, Box::new(pixels)));
+        Ok(id)
     }
 
     /// Asks what an image request would cost (nothing is queued); the

@@ -873,6 +873,67 @@ static void case_server(const char *data_dir, const char *png) {
     CHECK(seen.images == 1);
     CHECK(strcmp(seen.worker, "c-embedded-dreamer") == 0);
     {
+      /* A frame held in memory, interrogated with no disk round trip: a
+       * 40x30 mostly-blue RGBA8 picture, captioned by an alchemist. */
+      static uint8_t frame[40 * 30 * 4];
+      const char *caption[] = {"caption"};
+      horde_image_view view;
+      int i, captioned = 0;
+      double start = now_seconds();
+      for (i = 0; i < 40 * 30; i++) {
+        frame[i * 4] = 20;
+        frame[i * 4 + 1] = 40;
+        frame[i * 4 + 2] = 220;
+        frame[i * 4 + 3] = 255;
+      }
+      horde_worker_config_init(&worker);
+      worker.name = "c-embedded-alchemist";
+      worker.backend = "kind = \"image-facts\"";
+      worker.start_idle = true;
+      CHECK_STATUS(horde_client_start_worker(client, &worker), HORDE_STATUS_OK);
+      view.rgba = frame;
+      view.width = 40;
+      view.height = 30;
+      CHECK_STATUS(horde_client_interrogate_rgba(client, &view, caption, 1, &id), HORDE_STATUS_OK);
+      while (now_seconds() - start < 60.0) {
+        horde_event ev;
+        CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
+        if (ev.kind == HORDE_EVENT_NONE) {
+          nap();
+          continue;
+        }
+        if (ev.id != id) {
+          continue;
+        }
+        if (ev.kind == HORDE_EVENT_INTERROGATION) {
+          CHECK(strcmp(ev.text, "caption") == 0);
+          CHECK(ev.json != NULL && strstr(ev.json, "a 40x30 image, mostly blue") != NULL);
+          captioned++;
+        }
+        if (ev.kind == HORDE_EVENT_COMPLETED || ev.kind == HORDE_EVENT_FAILED ||
+            ev.kind == HORDE_EVENT_CANCELLED) {
+          CHECK(ev.kind == HORDE_EVENT_COMPLETED);
+          break;
+        }
+      }
+      CHECK(captioned == 1);
+      /* Refusals, each before anything is sent. */
+      view.width = 0;
+      expect_refused(horde_client_interrogate_rgba(client, &view, caption, 1, &id), "sides");
+      view.width = 40;
+      {
+        const char *telepathy[] = {"telepathy"};
+        expect_refused(horde_client_interrogate_rgba(client, &view, telepathy, 1, &id),
+                       "not a known form");
+      }
+      expect_refused(horde_client_interrogate_rgba(client, &view, caption, 0, &id), "no form");
+      CHECK_STATUS(horde_client_interrogate_rgba(client, NULL, caption, 1, &id),
+                   HORDE_STATUS_NULL_PARAM);
+      view.rgba = NULL;
+      CHECK_STATUS(horde_client_interrogate_rgba(client, &view, caption, 1, &id),
+                   HORDE_STATUS_NULL_PARAM);
+    }
+    {
       /* text pricing in this process (the embedded horde prices the
        * request as it queues it), with max_context_length 0: the default */
       horde_text_request text;
