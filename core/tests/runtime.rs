@@ -634,3 +634,44 @@ async fn a_request_that_breaks_a_rule_fails_at_once_naming_the_field() {
         }
     }
 }
+
+/// Dropping the runtime (a game quitting) with requests out to a horde that
+/// accepts connections and never answers waits no longer than the shutdown
+/// grace for the cancels, however long the calls would hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_with_requests_out_to_a_horde_that_never_answers_is_bounded_by_the_grace() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Accepts every connection, reads nothing, answers nothing.
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+            let _ = held_tx.send(held.len());
+        }
+    });
+    let mut client = ClientConfig::new("horde-rs-tests:0.1:https://example.invalid");
+    client.base_url = format!("http://{addr}/api");
+    let mut config = RuntimeConfig::new(client);
+    config.shutdown_grace = Duration::from_millis(100);
+    let rt = Runtime::start(config).unwrap();
+    for i in 0..4 {
+        rt.submit_image(ImageGenerateRequest::new(format!("never answered {i}")));
+    }
+    // The calls are out: the horde holds their connections.
+    let wait = tokio::task::spawn_blocking(move || held_rx.recv_timeout(Duration::from_secs(30)));
+    assert!(wait.await.unwrap().is_ok(), "no request reached the horde");
+    let quit = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        drop(rt);
+        start.elapsed()
+    })
+    .await
+    .unwrap();
+    // 100 ms of grace; the calls themselves would hang for the HTTP timeout.
+    assert!(
+        quit < Duration::from_secs(5),
+        "dropping the runtime took {quit:?}"
+    );
+}
