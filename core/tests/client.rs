@@ -446,3 +446,115 @@ async fn requests_end_as_against_upstream_on_its_recorded_answers() {
     assert!(status.check.done);
     assert!(!status.generations[0].text.is_empty());
 }
+
+/// Beyond upstream: `?wait=` holds a status answer until the request moves.
+/// With polls 30 s apart, only held answers deliver within the test's bound;
+/// the recorded-upstream stand-ins above (which ignore the parameter and
+/// send no header) show the same client polling at its cadence there.
+#[tokio::test]
+async fn held_status_answers_deliver_results_as_soon_as_they_are_done() {
+    let h = TestHorde::start().await;
+    let requester = h.user("req", 100.0, false).await;
+    let owner = h.user("owner", 0.0, true).await;
+    let c = client(&h.api, &requester);
+    let slow_polls = Policy {
+        min_poll: 30.0,
+        max_poll: 30.0,
+        long_poll: 10.0,
+        ..Policy::default()
+    };
+    let dreamer = image_worker(&h, owner.clone(), 1);
+    let bound = std::time::Duration::from_secs(25);
+    let status = tokio::time::timeout(
+        bound,
+        c.generate_image(
+            &ImageGenerateRequest::new("a potion"),
+            slow_polls.clone(),
+            None,
+            |_| {},
+        ),
+    )
+    .await
+    .expect("delivered by held answers, not 30-second polls")
+    .unwrap();
+    dreamer.await.unwrap();
+    assert_eq!(status.generations.len(), 1);
+
+    // The route itself: held answers are marked; a bad wait is a 400.
+    let http = reqwest::Client::new();
+    let queued = c
+        .submit_image(&ImageGenerateRequest::new("never served"))
+        .await
+        .unwrap()
+        .id
+        .0;
+    let check = format!("{}/v2/generate/check/{queued}", h.api);
+    let plain = http.get(&check).send().await.unwrap();
+    assert!(
+        !plain
+            .headers()
+            .contains_key(horde_core::api::LONG_POLL_HEADER)
+    );
+    let held = http.get(format!("{check}?wait=0.5")).send().await.unwrap();
+    assert_eq!(held.status(), 200);
+    assert!(
+        held.headers()
+            .contains_key(horde_core::api::LONG_POLL_HEADER)
+    );
+    let body: serde_json::Value = held.json().await.unwrap();
+    assert_eq!(
+        body["waiting"], 1,
+        "nothing moved: the same answer, after the wait"
+    );
+    let bad = http.get(format!("{check}?wait=soon")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().starts_with("wait:"),
+        "{body}"
+    );
+    assert_eq!(body["rc"], "BadRequest");
+
+    // Text is held the same way (its status is its check).
+    let api = h.api.clone();
+    let scribe = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        loop {
+            let pop: serde_json::Value = http
+                .post(format!("{api}/v2/generate/text/pop"))
+                .header("apikey", &owner)
+                .json(&json!({"name": "scribe", "models": ["m-7B"]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = pop["id"].as_str() {
+                http.post(format!("{api}/v2/generate/text/submit"))
+                    .header("apikey", &owner)
+                    .json(&json!({"id": id, "generation": "held"}))
+                    .send()
+                    .await
+                    .unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    let text = tokio::time::timeout(
+        bound,
+        c.generate_text(
+            &TextGenerateRequest::new("Tell me"),
+            slow_polls,
+            None,
+            |_| {},
+        ),
+    )
+    .await
+    .expect("delivered by held answers")
+    .unwrap();
+    scribe.await.unwrap();
+    assert_eq!(text.generations[0].text, "held");
+}

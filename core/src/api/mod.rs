@@ -79,6 +79,12 @@ pub const ANONYMOUS_API_KEY: &str = "0000000000";
 /// The name of the header that carries the API key (or a shared key).
 pub const APIKEY_HEADER: &str = "apikey";
 
+/// Beyond upstream: the header our coordinator sets on a status answer
+/// to a call that asked `?wait=SECONDS`, saying the answer was held until
+/// the request moved (so the client may ask again at once). Upstream
+/// ignores the parameter and never sends the header.
+pub const LONG_POLL_HEADER: &str = "x-horde-long-poll";
+
 /// The name of the header that identifies the client as `name:version:contact`.
 pub const CLIENT_AGENT_HEADER: &str = "Client-Agent";
 

@@ -207,6 +207,35 @@ impl HordeClient {
         path: &str,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
+        self.exchange(method, path, body).await.map(|(t, _)| t)
+    }
+
+    /// A status GET that asks the horde to hold its answer for `hold`
+    /// seconds (`?wait=`); answers the body and whether the horde says it
+    /// held it ([`crate::api::LONG_POLL_HEADER`]; upstream never does).
+    async fn get_held<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        hold: Option<f64>,
+    ) -> Result<(T, bool), ClientError> {
+        let path = match hold {
+            Some(secs) => format!("{path}?wait={secs:.1}"),
+            None => path.to_owned(),
+        };
+        let outcome = self
+            .exchange(reqwest::Method::GET, &path, None::<&()>)
+            .await;
+        self.observe(&outcome);
+        outcome
+    }
+
+    /// One call: the parsed body, and whether the answer was held.
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<(T, bool), ClientError> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
         let mut req = self
             .http
@@ -224,6 +253,7 @@ impl HordeClient {
             }
         })?;
         let status = res.status().as_u16();
+        let held = res.headers().contains_key(crate::api::LONG_POLL_HEADER);
         let retry_after = res
             .headers()
             .get("retry-after")
@@ -234,12 +264,14 @@ impl HordeClient {
             .await
             .map_err(|e| ClientError::Transport(with_causes(&e)))?;
         match status {
-            200..=299 => serde_json::from_slice(&bytes).map_err(|e| {
-                ClientError::Malformed(format!(
-                    "{e} in {}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                ))
-            }),
+            200..=299 => serde_json::from_slice(&bytes)
+                .map(|t| (t, held))
+                .map_err(|e| {
+                    ClientError::Malformed(format!(
+                        "{e} in {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                    ))
+                }),
             429 => Err(ClientError::RateLimited(retry_after)),
             500..=599 => Err(ClientError::Server(status)),
             _ => {
@@ -414,7 +446,14 @@ impl HordeClient {
                     .submit_image(req)
                     .await
                     .map(|r| Reply::Accepted(r.id.0)),
-                Action::Poll(id) => self.check(&id).await.map(Reply::Progress),
+                Action::Poll(id) => {
+                    let hold = driver.hold(self.config.timeout);
+                    let path = paths::fill(paths::GENERATE_CHECK, "id", &id);
+                    match driver.unless_cancelled(self.get_held(&path, hold)).await {
+                        Some(r) => r.map(|(check, held)| progress(check, held)),
+                        None => continue,
+                    }
+                }
                 Action::Fetch(id) => self.image_status(&id).await.map(|s| {
                     last = Some(s);
                     Reply::Fetched
@@ -443,13 +482,22 @@ impl HordeClient {
         let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
         while let Some(action) = driver.next(&mut on_note).await {
+            let polling = matches!(action, Action::Poll(_));
             let reply = match action {
                 Action::Submit => self.submit_text(req).await.map(|r| Reply::Accepted(r.id.0)),
-                Action::Poll(id) | Action::Fetch(id) => self.text_status(&id).await.map(|s| {
-                    let check = s.check.clone();
-                    last = Some(s);
-                    Reply::Progress(check)
-                }),
+                Action::Poll(id) | Action::Fetch(id) => {
+                    let hold = polling.then(|| driver.hold(self.config.timeout)).flatten();
+                    let path = paths::fill(paths::TEXT_STATUS, "id", &id);
+                    let answer = driver
+                        .unless_cancelled(self.get_held::<TextStatus>(&path, hold))
+                        .await;
+                    let Some(answer) = answer else { continue };
+                    answer.map(|(s, held)| {
+                        let check = s.check.clone();
+                        last = Some(s);
+                        progress(check, held)
+                    })
+                }
                 Action::Cancel(id) => self.cancel_text(&id).await.map(|s| {
                     last = Some(s);
                     Reply::Cancelled
@@ -476,16 +524,23 @@ impl HordeClient {
         let mut driver = Driver::new(policy, false, cancel);
         let mut last = None;
         while let Some(action) = driver.next(&mut on_note).await {
+            let polling = matches!(action, Action::Poll(_));
             let reply = match action {
                 Action::Submit => self
                     .submit_interrogation(req)
                     .await
                     .map(|r| Reply::Accepted(r.id.0)),
                 Action::Poll(id) | Action::Fetch(id) => {
-                    self.interrogation_status(&id).await.map(|s| {
+                    let hold = polling.then(|| driver.hold(self.config.timeout)).flatten();
+                    let path = paths::fill(paths::INTERROGATE_STATUS, "id", &id);
+                    let answer = driver
+                        .unless_cancelled(self.get_held::<InterrogationStatus>(&path, hold))
+                        .await;
+                    let Some(answer) = answer else { continue };
+                    answer.map(|(s, held)| {
                         let check = progress_of(&s);
                         last = Some(s);
-                        Reply::Progress(check)
+                        progress(check, held)
                     })
                 }
                 Action::Cancel(id) => self.cancel_interrogation(&id).await.map(|s| {
@@ -536,6 +591,15 @@ fn progress_of(s: &InterrogationStatus) -> RequestStatusCheck {
         queue_position: u32::from(waiting > 0 && processing == 0),
         kudos: 0.0,
         is_possible: true,
+    }
+}
+
+/// A poll's progress as the lifecycle learns it.
+fn progress(check: RequestStatusCheck, held: bool) -> Reply {
+    if held {
+        Reply::Held(check)
+    } else {
+        Reply::Progress(check)
     }
 }
 
@@ -641,6 +705,37 @@ impl Driver {
                 }
                 action => return Some(action),
             }
+        }
+    }
+
+    /// Seconds to ask the horde to hold a status answer: the policy's
+    /// `long_poll`, never past the deadline, at most half the HTTP
+    /// timeout; `None` for a plain poll, and for the first one (whose
+    /// queue position the user wants at once).
+    fn hold(&self, timeout: Duration) -> Option<f64> {
+        if !self.life.polled() {
+            return None;
+        }
+        let mut secs = self
+            .life
+            .policy()
+            .long_poll
+            .min(timeout.as_secs_f64() / 2.0);
+        if let Some(deadline) = self.life.deadline() {
+            secs = secs.min(deadline - self.now());
+        }
+        (secs >= 0.5).then_some(secs)
+    }
+
+    /// Runs a call, abandoned (`None`) when a cancel is asked meanwhile —
+    /// a held status answer must not delay a cancel.
+    async fn unless_cancelled<T>(&mut self, call: impl Future<Output = T>) -> Option<T> {
+        match self.cancel.as_mut() {
+            Some(signal) if !signal.is_set() => tokio::select! {
+                out = call => Some(out),
+                () = signal.cancelled() => None,
+            },
+            _ => Some(call.await),
         }
     }
 

@@ -28,6 +28,12 @@ pub struct Policy {
     pub give_up_after: f64,
     /// Seconds after the start when the request is cancelled and fails.
     pub deadline: Option<f64>,
+    /// Seconds a status poll asks the horde to hold its answer until the
+    /// request moves (`?wait=`, offered by our coordinator, ignored by
+    /// upstream, where polling goes on at `min_poll`); 0 never asks. A held
+    /// answer is followed by the next poll at once, so a finished result
+    /// arrives as soon as it is done, with one call per change.
+    pub long_poll: f64,
 }
 
 impl Default for Policy {
@@ -39,6 +45,7 @@ impl Default for Policy {
             max_backoff: 60.0,
             give_up_after: 30.0,
             deadline: None,
+            long_poll: 10.0,
         }
     }
 }
@@ -77,6 +84,9 @@ pub enum Reply {
     Accepted(String),
     /// Progress from a poll.
     Progress(RequestStatusCheck),
+    /// Progress from a poll the horde held until the request moved (or
+    /// its wait passed): poll again at once.
+    Held(RequestStatusCheck),
     /// The final status (with results) was fetched.
     Fetched,
     /// The cancel was answered (its body carries finished results).
@@ -166,6 +176,12 @@ pub struct Lifecycle {
     backoffs: u32,
     cancel_asked: bool,
     last: Option<RequestStatusCheck>,
+    /// Polls answered without being held, and whether any was held: the
+    /// second poll is tried at once, held, to learn whether the horde
+    /// holds answers (ours does; upstream answers at once and is polled at
+    /// the cadence from then on).
+    plain_answers: u32,
+    holds: bool,
     jitter: u64,
 }
 
@@ -189,6 +205,8 @@ impl Lifecycle {
             backoffs: 0,
             cancel_asked: false,
             last: None,
+            plain_answers: 0,
+            holds: false,
             jitter: seed | 1,
         }
     }
@@ -293,6 +311,17 @@ impl Lifecycle {
         self.policy.deadline.map(|d| self.started + d)
     }
 
+    /// How it polls and retries.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Whether a poll was answered yet (the first one is never held, so
+    /// the queue position is known at once).
+    pub fn polled(&self) -> bool {
+        self.last.is_some()
+    }
+
     fn backoff(&mut self, now: f64, retry_after: Option<f64>) -> f64 {
         // xorshift: a deterministic jitter of up to a quarter of the delay.
         self.jitter ^= self.jitter << 13;
@@ -321,6 +350,66 @@ impl Lifecycle {
             return lo;
         }
         (check.wait_time.max(0) as f64 * 0.25).clamp(lo, hi)
+    }
+
+    /// Learns a poll's progress; `held` when the horde held the answer.
+    fn progress(&mut self, now: f64, check: RequestStatusCheck, held: bool) -> Vec<Note> {
+        self.reached();
+        self.backoffs = 0;
+        let mut notes = Vec::new();
+        if check.queue_position > 0 && check.processing == 0 && check.finished == 0 {
+            notes.push(Note::Queued {
+                position: check.queue_position,
+                wait_time: check.wait_time,
+            });
+        }
+        let moved = self.last.as_ref().is_none_or(|l| {
+            (l.waiting, l.processing, l.finished, l.restarted)
+                != (
+                    check.waiting,
+                    check.processing,
+                    check.finished,
+                    check.restarted,
+                )
+        });
+        if moved {
+            notes.push(Note::Progress {
+                waiting: check.waiting,
+                processing: check.processing,
+                finished: check.finished,
+                restarted: check.restarted,
+            });
+        }
+        let id = self.id().unwrap_or_default().to_owned();
+        self.last = Some(check.clone());
+        // Upstream stops requeueing an image request whose jobs
+        // faulted as often as it asked for images: it is then "done"
+        // with nothing generated, which is a failure here too.
+        let faulted_out = check.done && check.finished == 0 && check.restarted > 0;
+        if check.faulted || faulted_out {
+            notes.extend(self.finish(Note::Failed(client_error(
+                "RequestFaulted",
+                "The request failed on the horde after repeated worker faults.",
+            ))));
+        } else if check.done && !self.has_check {
+            notes.extend(self.finish(Note::Completed));
+        } else if check.done {
+            self.phase = Phase::Fetching(id);
+            self.wake = now;
+        } else {
+            if held {
+                self.holds = true;
+            } else {
+                self.plain_answers += 1;
+            }
+            let try_a_hold = self.policy.long_poll > 0.0 && !self.holds && self.plain_answers == 1;
+            self.wake = if held || try_a_hold {
+                now
+            } else {
+                now + self.poll_interval(&check)
+            };
+        }
+        notes
     }
 
     fn finish(&mut self, note: Note) -> Vec<Note> {
@@ -372,54 +461,8 @@ impl Lifecycle {
                 self.wake = now;
                 Vec::new()
             }
-            Reply::Progress(check) => {
-                self.reached();
-                self.backoffs = 0;
-                let mut notes = Vec::new();
-                if check.queue_position > 0 && check.processing == 0 && check.finished == 0 {
-                    notes.push(Note::Queued {
-                        position: check.queue_position,
-                        wait_time: check.wait_time,
-                    });
-                }
-                let moved = self.last.as_ref().is_none_or(|l| {
-                    (l.waiting, l.processing, l.finished, l.restarted)
-                        != (
-                            check.waiting,
-                            check.processing,
-                            check.finished,
-                            check.restarted,
-                        )
-                });
-                if moved {
-                    notes.push(Note::Progress {
-                        waiting: check.waiting,
-                        processing: check.processing,
-                        finished: check.finished,
-                        restarted: check.restarted,
-                    });
-                }
-                let id = self.id().unwrap_or_default().to_owned();
-                self.last = Some(check.clone());
-                // Upstream stops requeueing an image request whose jobs
-                // faulted as often as it asked for images: it is then "done"
-                // with nothing generated, which is a failure here too.
-                let faulted_out = check.done && check.finished == 0 && check.restarted > 0;
-                if check.faulted || faulted_out {
-                    notes.extend(self.finish(Note::Failed(client_error(
-                        "RequestFaulted",
-                        "The request failed on the horde after repeated worker faults.",
-                    ))));
-                } else if check.done && !self.has_check {
-                    notes.extend(self.finish(Note::Completed));
-                } else if check.done {
-                    self.phase = Phase::Fetching(id);
-                    self.wake = now;
-                } else {
-                    self.wake = now + self.poll_interval(&check);
-                }
-                notes
-            }
+            Reply::Progress(check) => self.progress(now, check, false),
+            Reply::Held(check) => self.progress(now, check, true),
             Reply::Fetched => {
                 self.reached();
                 self.backoffs = 0;
@@ -504,7 +547,12 @@ mod tests {
 
     #[test]
     fn an_image_request_runs_through_upstreams_captured_bodies() {
-        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 7);
+        // Polling alone, as against upstream once it showed it holds nothing.
+        let polling = Policy {
+            long_poll: 0.0,
+            ..Policy::default()
+        };
+        let mut l = Lifecycle::new(polling, true, 0.0, 7);
         assert_eq!(l.next(0.0), Action::Submit);
         assert!(l.on_reply(0.1, Reply::Accepted("r1".into())).is_empty());
         assert_eq!(l.next(0.1), Action::Poll("r1".into()));
@@ -540,6 +588,35 @@ mod tests {
         assert_eq!(l.on_reply(10.6, Reply::Fetched), vec![Note::Completed]);
         assert_eq!(l.next(11.0), Action::Done);
         assert!(l.is_finished());
+    }
+
+    #[test]
+    fn a_held_answer_is_followed_by_the_next_poll_at_once() {
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 1);
+        l.on_reply(0.0, Reply::Accepted("r1".into()));
+        assert_eq!(l.next(0.0), Action::Poll("r1".into()));
+        l.on_reply(0.1, Reply::Progress(check(QUEUED)));
+        assert_eq!(
+            l.next(0.1),
+            Action::Poll("r1".into()),
+            "after the first plain answer, a held poll is tried at once"
+        );
+        l.on_reply(8.0, Reply::Held(check(QUEUED)));
+        assert_eq!(
+            l.next(8.0),
+            Action::Poll("r1".into()),
+            "the horde waited already: ask again now"
+        );
+        l.on_reply(9.0, Reply::Held(check(DONE)));
+        assert_eq!(l.next(9.0), Action::Fetch("r1".into()));
+
+        // Upstream ignores the wait: one poll at once, then the cadence.
+        let mut l = Lifecycle::new(Policy::default(), true, 0.0, 1);
+        l.on_reply(0.0, Reply::Accepted("r1".into()));
+        l.on_reply(0.1, Reply::Progress(check(QUEUED)));
+        assert_eq!(l.next(0.1), Action::Poll("r1".into()));
+        l.on_reply(0.2, Reply::Progress(check(QUEUED)));
+        assert!(matches!(l.next(0.2), Action::Sleep(_)), "then the cadence");
     }
 
     fn fixture(name: &str) -> String {
@@ -659,6 +736,7 @@ mod tests {
     fn a_passed_deadline_cancels_and_fails() {
         let policy = Policy {
             deadline: Some(30.0),
+            long_poll: 0.0,
             ..Policy::default()
         };
         let mut l = Lifecycle::new(policy, true, 100.0, 7);

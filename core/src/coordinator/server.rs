@@ -288,6 +288,13 @@ impl Coordinator {
                 }
             })
         };
+        // Held status answers are given at once when shutdown starts, so
+        // they never hold the graceful shutdown for their seconds.
+        let app = self.app.clone();
+        let shutdown = async move {
+            shutdown.await;
+            app.close_long_polls();
+        };
         let result =
             http::connections::serve(listener, router, self.config.connections.clone(), shutdown)
                 .await;

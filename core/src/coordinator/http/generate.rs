@@ -1,6 +1,6 @@
 //! Image and text generation routes: async, check, status, cancel, pop, submit.
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,11 +8,11 @@ use axum::{Json, Router};
 use base64::Engine;
 use std::net::SocketAddr;
 
-use super::AppState;
 use super::extract::{ApiKey, JsonBody};
+use super::{AppState, long_poll};
 use crate::api::{
-    ImageGenerateRequest, ImagePopRequest, ImageStatus, ImageSubmitRequest, SubmitResponse,
-    TextGenerateRequest, TextPopRequest, TextSubmitRequest, WorkerType, paths,
+    ImageGenerateRequest, ImagePopRequest, ImageStatus, ImageSubmitRequest, RequestStatusCheck,
+    SubmitResponse, TextGenerateRequest, TextPopRequest, TextSubmitRequest, WorkerType, paths,
 };
 use crate::coordinator::error::ApiError;
 use crate::coordinator::horde::{Admission, CancelledStatus, StoredSources};
@@ -143,11 +143,31 @@ async fn text_async(
 async fn check(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    state
-        .read(|h| h.check(&id))
-        .await?
-        .map(|c| Json(c).into_response())
+    let wait = long_poll::wait_of(query.as_deref())?;
+    long_poll::answer(
+        &state,
+        wait,
+        |h| h.check(&id),
+        |c: &RequestStatusCheck| progress(c),
+        |c| c.done || c.faulted,
+    )
+    .await
+}
+
+/// What a held status answer waits to see change (not the wait estimate,
+/// which moves with the clock).
+fn progress(c: &RequestStatusCheck) -> (u32, u32, u32, u32, u32, bool, bool) {
+    (
+        c.finished,
+        c.processing,
+        c.restarted,
+        c.waiting,
+        c.queue_position,
+        c.done,
+        c.faulted,
+    )
 }
 
 /// Inlines each image as base64 WebP for requests that asked for `r2: false`.
@@ -229,11 +249,17 @@ async fn image_cancel(
 async fn text_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    state
-        .read(|h| h.text_status(&id))
-        .await?
-        .map(|s| Json(s).into_response())
+    let wait = long_poll::wait_of(query.as_deref())?;
+    long_poll::answer(
+        &state,
+        wait,
+        |h| h.text_status(&id),
+        |s: &crate::api::TextStatus| (progress(&s.check), s.generations.len()),
+        |s| s.check.done || s.check.faulted,
+    )
+    .await
 }
 
 async fn text_cancel(

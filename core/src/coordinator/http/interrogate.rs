@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -67,11 +67,23 @@ async fn create(
 async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    state
-        .read(|h| h.interrogation_status(&id))
-        .await?
-        .map(|s| Json(s).into_response())
+    use crate::api::{InterrogationState as S, InterrogationStatus};
+    let wait = super::long_poll::wait_of(query.as_deref())?;
+    super::long_poll::answer(
+        &state,
+        wait,
+        |h| h.interrogation_status(&id),
+        |s: &InterrogationStatus| {
+            (
+                s.state.clone(),
+                s.forms.iter().map(|f| f.state.clone()).collect::<Vec<_>>(),
+            )
+        },
+        |s| matches!(s.state, S::Done | S::Faulted | S::Partial | S::Cancelled),
+    )
+    .await
 }
 
 async fn cancel(

@@ -10,6 +10,7 @@ pub mod extract;
 mod generate;
 mod interrogate;
 pub mod limits;
+pub mod long_poll;
 pub mod metrics;
 mod status;
 mod workers;
@@ -48,6 +49,13 @@ pub struct App {
     /// Permits for `r2: false` answers held in memory
     /// ([`connections::ConnectionLimits::max_inline_answers`]).
     pub inline_answers: Arc<tokio::sync::Semaphore>,
+    /// Bumped after every durable change: wakes held status answers
+    /// ([`long_poll`]).
+    pub changes: tokio::sync::watch::Sender<u64>,
+    /// Permits for held status answers ([`long_poll::MAX_LONG_POLLS`]).
+    pub long_polls: Arc<tokio::sync::Semaphore>,
+    /// Set when the server shuts down: held answers are given at once.
+    pub closing: std::sync::atomic::AtomicBool,
 }
 
 /// A response body that holds a permit until it is dropped: sent whole,
@@ -124,6 +132,9 @@ impl App {
             inline_answers: Arc::new(tokio::sync::Semaphore::new(
                 connections::ConnectionLimits::default().max_inline_answers,
             )),
+            changes: tokio::sync::watch::Sender::new(0),
+            long_polls: Arc::new(tokio::sync::Semaphore::new(long_poll::MAX_LONG_POLLS)),
+            closing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -157,6 +168,7 @@ impl App {
             self.rebuild_after_failure();
             return Err(storage_unavailable(e));
         }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
         for blob in dead_blobs {
             if let Err(e) = self.blobs.delete(&blob).await {
                 tracing::warn!(%blob, error = %e, "could not delete blob");
@@ -190,6 +202,13 @@ impl App {
             },
             Err(e) => tracing::error!(error = %e, "cannot read the database after a failed commit"),
         }
+    }
+
+    /// Answers every held status answer now (the server is shutting down).
+    pub fn close_long_polls(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Reads the horde without changing it, once it holds everything
