@@ -752,6 +752,12 @@ typedef struct horde_worker_config {
 } horde_worker_config;
 
 /**
+ * Called by libhorde, once, when it no longer reads pixels it was lent
+ * (`horde_client_submit_job_images_lent`), with the caller's `user_data`.
+ */
+typedef void (*horde_release_fn)(void *user_data);
+
+/**
  * Every status, in numeric order.
  */
 #define horde_status_ALL { HORDE_STATUS_OK, HORDE_STATUS_NULL_PARAM, HORDE_STATUS_INVALID_ARG, HORDE_STATUS_INVALID_UTF8, HORDE_STATUS_STRUCT_SIZE, HORDE_STATUS_NOT_FOUND, HORDE_STATUS_BUSY, HORDE_STATUS_NETWORK, HORDE_STATUS_TIMEOUT, HORDE_STATUS_RATE_LIMITED, HORDE_STATUS_API, HORDE_STATUS_DECODE, HORDE_STATUS_FAULTED, HORDE_STATUS_SHUT_DOWN, HORDE_STATUS_IO, HORDE_STATUS_UNSUPPORTED, HORDE_STATUS_PANIC, }
@@ -1136,6 +1142,29 @@ enum horde_status horde_client_submit_job_images(const struct horde_client *clie
                                                  uint64_t ticket,
                                                  const struct horde_image_view *images,
                                                  size_t count);
+
+/**
+ * Answers an image job as `horde_client_submit_job_images` does, without
+ * copying the pixels: libhorde reads them on its own threads (to encode
+ * them) and then calls `release(user_data)` — exactly once, from a
+ * libhorde thread, at the latest during `horde_client_free` — after which
+ * the buffers are the caller's again. Until then they must stay valid and
+ * unchanged. Only the pixels are lent: the `images` array itself is copied.
+ * On any status but `HORDE_STATUS_OK` nothing was lent and `release` is
+ * not called. `release` may be NULL (buffers that outlive the client).
+ * Costs the caller's thread microseconds whatever the images' size.
+ *
+ * # Safety
+ * As `horde_client_submit_job_images`; each view's pixels stay readable
+ * until `release` is called; `release` is NULL or safe to call from any
+ * thread with `user_data`.
+ */
+enum horde_status horde_client_submit_job_images_lent(const struct horde_client *client,
+                                                      uint64_t ticket,
+                                                      const struct horde_image_view *images,
+                                                      size_t count,
+                                                      horde_release_fn release,
+                                                      void *user_data);
 
 /**
  * Answers a text job with its generated text (the prompt not repeated).

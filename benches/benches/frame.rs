@@ -28,7 +28,7 @@ use horde::server::{
     horde_server_add_user, horde_server_api_url, horde_server_free, horde_server_start,
 };
 use horde::worker::{
-    horde_client_start_worker, horde_client_submit_job_form, horde_client_submit_job_images,
+    horde_client_start_worker, horde_client_submit_job_form, horde_client_submit_job_images_lent,
     horde_worker_config_init,
 };
 use horde::{
@@ -40,6 +40,13 @@ const SIDE: u32 = 1024;
 const IMAGES_IN_FLIGHT: usize = 4;
 const FORMS_IN_FLIGHT: usize = 2;
 const FRAME: Duration = Duration::from_micros(16_667);
+
+/// Lent buffers given back by libhorde.
+static RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn released(_: *mut std::ffi::c_void) {
+    RELEASED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
 
 fn ok(s: horde_status, what: &str) {
     assert_eq!(s, horde_status::HORDE_STATUS_OK, "{what}");
@@ -215,9 +222,17 @@ fn main() {
                         height: event.height,
                     };
                     let ticket = event.id;
-                    // SAFETY: `answer` holds SIDE² RGBA pixels, the job's size.
+                    // SAFETY: `answer` holds SIDE² RGBA pixels, the job's
+                    // size, and outlives the client; `released` counts.
                     let s = submits.time(|| unsafe {
-                        horde_client_submit_job_images(client, ticket, &view, 1)
+                        horde_client_submit_job_images_lent(
+                            client,
+                            ticket,
+                            &view,
+                            1,
+                            Some(released),
+                            std::ptr::null_mut(),
+                        )
                     });
                     ok(s, "submit images");
                 }
@@ -254,13 +269,19 @@ fn main() {
         frames.0.len()
     );
     polls.report("horde_client_poll_event");
-    submits.report("horde_client_submit_job_images 1024²");
+    submits.report("horde_client_submit_job_images_lent 1024²");
     forms.report("horde_client_submit_job_form");
     requests.report("generate_image / interrogate");
     frames.report("whole frame (all calls)");
+    let lent = submits.0.len();
     // SAFETY: both are live and no longer used.
     unsafe {
         horde_client_free(client);
         horde_server_free(server);
     }
+    assert_eq!(
+        RELEASED.load(std::sync::atomic::Ordering::SeqCst),
+        lent,
+        "every lent buffer given back once, by the time the client is freed"
+    );
 }

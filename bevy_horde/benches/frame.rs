@@ -8,8 +8,8 @@
 //!   in flight, at 60 frames a second. A stopwatch around the plugin's
 //!   sets (`HordeSet::Submit` to `HordeSet::Apply`) times the plugin's own
 //!   systems each frame — states, results turned into `Image` assets,
-//!   messages; the game's `answer_images` call (which copies the pixels it
-//!   is handed) is timed apart. p50, p99 and max are printed.
+//!   messages; the game's `answer_images_owned` call (its buffers moved,
+//!   not copied) is timed apart. p50, p99 and max are printed.
 //!
 //! Run: `cargo bench -p bevy_horde --bench frame` (`HORDE_BENCH_SECS`,
 //! default 20, sets how long the busy part runs).
@@ -111,15 +111,17 @@ fn paint(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde, mut t: ResMut<Ti
     });
     for j in jobs.read() {
         let Job::Image(img) = &j.job else { continue };
-        let frames: Vec<Rgba> = (0..img.count.max(1))
-            .map(|_| Rgba {
+        // The game renders into buffers of its own (untimed), then hands
+        // them over.
+        let frames: Vec<SourceImage> = (0..img.count.max(1))
+            .map(|_| SourceImage {
                 width: SIDE,
                 height: SIDE,
-                pixels,
+                rgba: pixels.clone(),
             })
             .collect();
         let start = Instant::now();
-        horde.answer_images(j, &frames).expect("answered");
+        horde.answer_images_owned(j, frames).expect("answered");
         t.answer.push(start.elapsed());
     }
 }
@@ -204,7 +206,7 @@ fn busy() {
         t.images
     );
     report("the plugin's systems, per frame", &mut t.plugin);
-    report("Horde::answer_images (1024², pixels copied)", &mut t.answer);
+    report("Horde::answer_images_owned (1024², moved)", &mut t.answer);
 }
 
 fn main() {

@@ -84,7 +84,7 @@ pub mod prelude {
         HordePlugin, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState,
         HordeRuntime, HordeSet, HordeTextReady, HordeTextRequest, HordeTexts, HordeUser,
         HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived, JobTicket, RequestEnded,
-        Rgba, TextArrived, WorkerBackend,
+        Rgba, SourceImage, TextArrived, WorkerBackend,
     };
     pub use bevy_ecs::message::MessageReader;
     pub use horde_core::api::FormName;

@@ -362,6 +362,22 @@ impl Horde<'_, '_> {
         Ok(())
     }
 
+    /// Answers an image job with buffers the game hands over: checked as
+    /// [`Horde::answer_images`], but moved, not copied — microseconds
+    /// whatever their size; they are encoded and freed on the runtime's
+    /// threads. Refused (`Err`), they are dropped and nothing is sent.
+    pub fn answer_images_owned(
+        &self,
+        job: &HordeWorkerJob,
+        images: Vec<horde_core::runtime::SourceImage>,
+    ) -> Result<(), String> {
+        let answer = JobShape::of(&job.job)
+            .images_handed_over(Box::new(images))
+            .map_err(|(why, _)| why)?;
+        self.answer_job(job.ticket, answer);
+        Ok(())
+    }
+
     /// Answers a text job with the generated text (the prompt not
     /// repeated); `Err` when the job is not a text job.
     pub fn answer_text(&self, job: &HordeWorkerJob, text: &str) -> Result<(), String> {

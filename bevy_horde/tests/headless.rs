@@ -690,11 +690,26 @@ fn paint_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
                 pixels: &pixels,
             })
             .collect();
-        let half = horde.answer_images(j, &frames[..1]);
         if frames.len() > 1 {
+            let half = horde.answer_images(j, &frames[..1]);
             assert!(half.unwrap_err().contains("asks for"), "too few images");
             horde.answer_images(j, &frames).unwrap();
+            continue;
         }
+        // Handed over instead of copied: the same checks, then moved.
+        let small = SourceImage {
+            width: 8,
+            height: 8,
+            rgba: vec![0; 8 * 8 * 4],
+        };
+        let refused = horde.answer_images_owned(j, vec![small]).unwrap_err();
+        assert!(refused.contains("the job asks for"), "{refused}");
+        let mine = SourceImage {
+            width: img.width,
+            height: img.height,
+            rgba: pixels.clone(),
+        };
+        horde.answer_images_owned(j, vec![mine]).unwrap();
     }
 }
 

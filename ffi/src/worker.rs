@@ -277,6 +277,105 @@ pub unsafe extern "C" fn horde_client_submit_job_images(
     })
 }
 
+/// Called by libhorde, once, when it no longer reads pixels it was lent
+/// (`horde_client_submit_job_images_lent`), with the caller's `user_data`.
+#[allow(non_camel_case_types)]
+pub type horde_release_fn = Option<unsafe extern "C" fn(user_data: *mut std::ffi::c_void)>;
+
+/// Pixels a game lent: read on libhorde's threads, released on drop.
+#[derive(Debug)]
+struct Lent {
+    views: Vec<horde_image_view>,
+    release: horde_release_fn,
+    user_data: *mut std::ffi::c_void,
+    armed: bool,
+}
+
+// SAFETY: the caller of `horde_client_submit_job_images_lent` promises the
+// pixels stay valid and unchanged, from any thread, until `release`, and
+// that `release` may be called from a libhorde thread.
+unsafe impl Send for Lent {}
+
+impl horde_core::runtime::surface::Pixels for Lent {
+    fn images(&self) -> Vec<Rgba<'_>> {
+        self.views
+            .iter()
+            .map(|v| {
+                let len = v.width as usize * v.height as usize * 4;
+                Rgba {
+                    width: v.width,
+                    height: v.height,
+                    // SAFETY: checked non-NULL with its sides at the call;
+                    // the caller keeps `len` bytes valid until `release`.
+                    pixels: unsafe { std::slice::from_raw_parts(v.rgba, len) },
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let (true, Some(release)) = (self.armed, self.release) {
+            // SAFETY: the caller's callback, called once with its own data.
+            unsafe { release(self.user_data) };
+        }
+    }
+}
+
+/// Answers an image job as `horde_client_submit_job_images` does, without
+/// copying the pixels: libhorde reads them on its own threads (to encode
+/// them) and then calls `release(user_data)` — exactly once, from a
+/// libhorde thread, at the latest during `horde_client_free` — after which
+/// the buffers are the caller's again. Until then they must stay valid and
+/// unchanged. Only the pixels are lent: the `images` array itself is copied.
+/// On any status but `HORDE_STATUS_OK` nothing was lent and `release` is
+/// not called. `release` may be NULL (buffers that outlive the client).
+/// Costs the caller's thread microseconds whatever the images' size.
+///
+/// # Safety
+/// As `horde_client_submit_job_images`; each view's pixels stay readable
+/// until `release` is called; `release` is NULL or safe to call from any
+/// thread with `user_data`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_submit_job_images_lent(
+    client: *const horde_client,
+    ticket: u64,
+    images: *const horde_image_view,
+    count: usize,
+    release: horde_release_fn,
+    user_data: *mut std::ffi::c_void,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
+        // SAFETY: the caller's contract.
+        let views = unsafe { slice(images, count, "images") }?;
+        let checked = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| view(v, &format!("images[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lent = Box::new(Lent {
+            views: views.to_vec(),
+            release,
+            user_data,
+            armed: false,
+        });
+        answer(client, ticket, move |shape| {
+            shape.check_images(&checked)?;
+            let mut lent = lent;
+            lent.armed = true;
+            shape.images_handed_over(lent).map_err(|(why, back)| {
+                // Checked just above, so not reached; were it, nothing was
+                // lent and `release` must not run: the small box is leaked.
+                std::mem::forget(back);
+                why
+            })
+        })
+    })
+}
+
 /// Answers a text job with its generated text (the prompt not repeated).
 ///
 /// # Safety

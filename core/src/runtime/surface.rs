@@ -162,6 +162,34 @@ impl JobShape {
     /// The pixels are checked and copied here (cheap); they are encoded to
     /// WebP on the runtime's threads, never on the caller's.
     pub fn images(&self, images: &[Rgba<'_>]) -> Result<Answer, String> {
+        self.check_images(images)?;
+        Ok(Answer(Pending::Images {
+            seed: self.seed,
+            images: images.iter().map(|img| img.to_owned_image()).collect(),
+        }))
+    }
+
+    /// The answer to an image job from pixels the game hands over instead
+    /// of having them copied ([`Pixels`]): checked here like
+    /// [`Self::images`]; read on the runtime's threads to be encoded and
+    /// dropped there (where a surface gives the game its buffer back).
+    /// Refused, the pixels come back with the reason.
+    pub fn images_handed_over(
+        &self,
+        pixels: Box<dyn Pixels>,
+    ) -> Result<Answer, (String, Box<dyn Pixels>)> {
+        if let Err(why) = self.check_images(&pixels.images()) {
+            return Err((why, pixels));
+        }
+        Ok(Answer(Pending::HandedOver {
+            seed: self.seed,
+            pixels,
+        }))
+    }
+
+    /// Checks an image answer — exactly `count` images of the job's width ×
+    /// height, each with its bytes — without copying it.
+    pub fn check_images(&self, images: &[Rgba<'_>]) -> Result<(), String> {
         self.expect(WorkKind::Image)?;
         if images.len() != self.count as usize {
             return Err(format!(
@@ -171,7 +199,6 @@ impl JobShape {
             ));
         }
         let (w, h) = self.size;
-        let mut owned = Vec::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
             img.check().map_err(|e| format!("image {i}: {e}"))?;
             if (img.width, img.height) != (w, h) {
@@ -180,12 +207,8 @@ impl JobShape {
                     img.width, img.height
                 ));
             }
-            owned.push(img.to_owned_image());
         }
-        Ok(Answer(Pending::Images {
-            seed: self.seed,
-            images: owned,
-        }))
+        Ok(())
     }
 
     /// The answer to a text job (the generated text, the prompt not repeated).
@@ -223,7 +246,29 @@ pub struct Answer(Pending);
 enum Pending {
     Ready(Result<Output, BackendError>),
     Images { seed: i64, images: Vec<SourceImage> },
+    HandedOver { seed: i64, pixels: Box<dyn Pixels> },
     FormImage(SourceImage),
+}
+
+/// Images a game hands over without a copy (see
+/// [`JobShape::images_handed_over`]): the runtime reads them on its own
+/// threads, then drops them there — a surface that lent the game's own
+/// buffer gives it back in `Drop`.
+pub trait Pixels: Send + std::fmt::Debug + 'static {
+    /// The images, each `width × height × 4` bytes, row by row.
+    fn images(&self) -> Vec<Rgba<'_>>;
+}
+
+impl Pixels for Vec<SourceImage> {
+    fn images(&self) -> Vec<Rgba<'_>> {
+        self.iter()
+            .map(|img| Rgba {
+                width: img.width,
+                height: img.height,
+                pixels: &img.rgba,
+            })
+            .collect()
+    }
 }
 
 impl Answer {
@@ -248,6 +293,15 @@ impl Answer {
                 for (i, img) in images.into_iter().enumerate() {
                     results.push(ImageResult::new(encode(img)?, seed.wrapping_add(i as i64)));
                 }
+                Ok(Output::Images(results))
+            }
+            Pending::HandedOver { seed, pixels } => {
+                let mut results = Vec::new();
+                for (i, img) in pixels.images().into_iter().enumerate() {
+                    let webp = img.to_webp().map_err(BackendError::new)?;
+                    results.push(ImageResult::new(webp, seed.wrapping_add(i as i64)));
+                }
+                // `pixels` is dropped here, on the runtime's thread.
                 Ok(Output::Images(results))
             }
             Pending::FormImage(img) => Ok(Output::Form(FormResult::Image(encode(img)?))),
@@ -312,7 +366,16 @@ impl Rgba<'_> {
     /// (milliseconds for large images: not for a game's frame).
     pub fn to_webp(&self) -> Result<Vec<u8>, String> {
         self.check()?;
-        encode(self.to_owned_image()).map_err(|e| e.to_string())
+        let mut out = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+            .encode(
+                self.pixels,
+                self.width,
+                self.height,
+                image::ExtendedColorType::Rgba8,
+            )
+            .map_err(|e| format!("cannot encode WebP: {e}"))?;
+        Ok(out)
     }
 }
 

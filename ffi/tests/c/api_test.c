@@ -219,6 +219,14 @@ static void expect_refused(horde_status status, const char *field) {
   }
 }
 
+/* Lent pixels given back by libhorde (from one of its threads). */
+static int released_buffers;
+
+static void release_pixels(void *buffer) {
+  free(buffer);
+  __atomic_fetch_add(&released_buffers, 1, __ATOMIC_SEQ_CST);
+}
+
 /* --- misuse: every mistake answers a status, never a crash --- */
 static void case_misuse(const char *url, const char *key) {
   horde_config config;
@@ -709,8 +717,17 @@ static void case_worker(const char *url, const char *key) {
         }
         view.width = ev.width;
         view.height = ev.height;
-        CHECK_STATUS(horde_client_submit_job_images(client, ev.id, &view, 1), HORDE_STATUS_OK);
-        free(pixels); /* libhorde copied the pixels */
+        /* lent, not copied: refused, the buffer stays ours (no release);
+         * accepted, libhorde frees it through the callback once encoded */
+        CHECK_STATUS(horde_client_submit_job_images_lent(client, ev.id, &view, 0, release_pixels,
+                                                         pixels),
+                     HORDE_STATUS_INVALID_ARG);
+        CHECK_STATUS(horde_client_submit_job_images_lent(client, ev.id, &view, 1, release_pixels,
+                                                         pixels),
+                     HORDE_STATUS_OK);
+        CHECK_STATUS(horde_client_submit_job_images_lent(client, ev.id, &view, 1, release_pixels,
+                                                         pixels),
+                     HORDE_STATUS_NOT_FOUND); /* answered already: nothing lent */
         pixels = NULL;
       }
       break;
@@ -760,6 +777,7 @@ static void case_worker(const char *url, const char *key) {
   CHECK(stopped == 2);
   CHECK(kudos_events >= 2);
   horde_client_free(client);
+  CHECK(__atomic_load_n(&released_buffers, __ATOMIC_SEQ_CST) == 1);
 }
 
 /* --- server: a private horde inside this process, a worker, a request --- */
