@@ -970,3 +970,61 @@ async fn workers_of_each_kind_work_against_upstreams_recorded_answers() {
         " and then it was cancelled."
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_can_start_again_under_its_name() {
+    let h = TestHorde::start().await;
+    let key = h.user("player", 500.0, true).await;
+    let rt = runtime(&h, &key);
+    let game = || WorkerBackend::Game {
+        kind: WorkKind::Text,
+        offer: Offer {
+            models: vec!["koboldcpp/game-model".into()],
+            ..Offer::default()
+        },
+    };
+    let started = |seen: &[Event]| {
+        seen.iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Worker {
+                        event: WorkerEvent::Started { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    rt.start_worker(config("again"), game(), true);
+    events_until(&rt, |_, _| {}, |seen| started(seen) == 1).await;
+    rt.stop_workers();
+    events_until(
+        &rt,
+        |_, _| {},
+        |seen| {
+            seen.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Worker {
+                        event: WorkerEvent::Stopped { .. },
+                        ..
+                    }
+                )
+            })
+        },
+    )
+    .await;
+    rt.start_worker(config("again"), game(), true);
+    let seen = events_until(&rt, |_, _| {}, |seen| started(seen) == 1).await;
+    assert!(
+        !seen.iter().any(|e| matches!(
+            e,
+            Event::Worker {
+                event: WorkerEvent::Error { fatal: true, .. },
+                ..
+            }
+        )),
+        "{seen:?}"
+    );
+}

@@ -63,7 +63,9 @@ pub(crate) struct Workers {
     client: HordeClient,
     out: Sender<Delivery>,
     handles: Vec<WorkerHandle>,
-    names: Vec<String>,
+    /// Names of the workers still running (a stopped one's name is free
+    /// again once its task ended).
+    names: Arc<Mutex<Vec<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     pending: Arc<Mutex<HashMap<JobTicket, GameJob>>>,
     next_ticket: Arc<Mutex<u64>>,
@@ -75,7 +77,7 @@ impl Workers {
             client,
             out,
             handles: Vec::new(),
-            names: Vec::new(),
+            names: Arc::default(),
             tasks: Vec::new(),
             pending: Arc::default(),
             next_ticket: Arc::new(Mutex::new(1)),
@@ -116,7 +118,7 @@ impl Workers {
 
     fn start(&mut self, config: WorkerConfig, backend: WorkerBackend, idle: bool) {
         let name = config.name.clone();
-        if self.names.contains(&name) {
+        if self.names.lock().contains(&name) {
             let _ = self.out.send(Delivery::Event(Event::Worker {
                 name,
                 event: crate::worker::WorkerEvent::Error {
@@ -126,7 +128,7 @@ impl Workers {
             }));
             return;
         }
-        self.names.push(name.clone());
+        self.names.lock().push(name.clone());
         let backend: Arc<dyn Backend> = match backend {
             WorkerBackend::Backend(b) => b,
             WorkerBackend::Game { kind, offer } => {
@@ -196,8 +198,14 @@ impl Workers {
         self.handles.push(handle);
         let worker = Worker::new(self.client.clone(), config, backend).start_idle(idle);
         let out = self.out.clone();
+        let names = self.names.clone();
         self.tasks.push(tokio::task::spawn_local(async move {
-            let report = |event| {
+            let report = |event: crate::worker::WorkerEvent| {
+                // Freed before the game hears "stopped", so a start that
+                // follows the event finds the name free.
+                if matches!(event, crate::worker::WorkerEvent::Stopped { .. }) {
+                    names.lock().retain(|n| *n != name);
+                }
                 let _ = out.send(Delivery::Event(Event::Worker {
                     name: name.clone(),
                     event,
@@ -212,6 +220,8 @@ impl Workers {
                     },
                 }));
             }
+            // Stopped: the name may start a worker again.
+            names.lock().retain(|n| *n != name);
         }));
     }
 
