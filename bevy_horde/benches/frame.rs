@@ -7,7 +7,8 @@
 //!   game-answered dreamer painting 1024² images, four 1024² requests kept
 //!   in flight, at 60 frames a second. A stopwatch around the plugin's
 //!   sets (`HordeSet::Submit` to `HordeSet::Apply`) times the plugin's own
-//!   systems each frame — states, results turned into `Image` assets,
+//!   systems each frame (an upper bound: other `PreUpdate` systems the
+//!   schedule places between the sets are counted too) — states, results turned into `Image` assets,
 //!   messages; the game's `answer_images_owned` call (its buffers moved,
 //!   not copied) is timed apart. p50, p99 and max are printed.
 //!
