@@ -854,3 +854,32 @@ fn an_image_in_memory_is_interrogated_without_encoding_in_the_frame() {
     );
     assert_eq!(ends_of(&app, e), [HordeRequestState::Done], "one end");
 }
+
+#[test]
+fn the_games_worker_says_why_it_skips_the_games_own_request() {
+    // A request built without `nsfw` allows NSFW (upstream's default), which
+    // a default worker (no NSFW) skips: it says so, with the count.
+    let h = horde();
+    let mut w = bevy_horde::HordeWorker::new(
+        "bevy-picky-dreamer",
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    );
+    w.config.pacing.empty_secs = 0.02;
+    w.config.pacing.idle_secs = 0.02;
+    w.config.pacing.quiet_secs = 0.02;
+    let mut app = app(&h, Some(w));
+    app.insert_resource(HordeIdle(true));
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(ImageGenerateRequest::new("a lighthouse")))
+        .id();
+    run_until(&mut app, |w| {
+        w.resource::<Seen>().worker.iter().any(|ev| {
+            matches!(ev, WorkerEvent::NothingToDo { skipped } if skipped.nsfw.unwrap_or(0) >= 1)
+        })
+    });
+    assert!(
+        matches!(state(&mut app, e), Some(HordeRequestState::Queued { .. })),
+        "still waiting for a worker that takes NSFW requests"
+    );
+}
