@@ -69,6 +69,40 @@ fn image_worker(h: &TestHorde, key: String, count: usize) -> tokio::task::JoinHa
     })
 }
 
+/// Plays a text worker: serves one job with `generation`.
+fn text_worker(
+    h: &TestHorde,
+    key: String,
+    generation: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let api = h.api.clone();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let pop: serde_json::Value = http
+                .post(format!("{api}/v2/generate/text/pop"))
+                .header("apikey", &key)
+                .json(&json!({"name": "scribe", "models": ["m-7B"]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = pop["id"].as_str() {
+                http.post(format!("{api}/v2/generate/text/submit"))
+                    .header("apikey", &key)
+                    .json(&json!({"id": id, "generation": generation}))
+                    .send()
+                    .await
+                    .unwrap();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+}
+
 #[tokio::test]
 async fn images_and_texts_run_to_completion() {
     let h = TestHorde::start().await;
@@ -101,32 +135,7 @@ async fn images_and_texts_run_to_completion() {
     assert_eq!(c.find_user().await.unwrap().username, "req#1");
 
     // Text: no /check; the status is polled until done.
-    let api = h.api.clone();
-    let scribe = tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        loop {
-            let pop: serde_json::Value = http
-                .post(format!("{api}/v2/generate/text/pop"))
-                .header("apikey", &owner)
-                .json(&json!({"name": "scribe", "models": ["m-7B"]}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = pop["id"].as_str() {
-                http.post(format!("{api}/v2/generate/text/submit"))
-                    .header("apikey", &owner)
-                    .json(&json!({"id": id, "generation": "once upon a time"}))
-                    .send()
-                    .await
-                    .unwrap();
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    });
+    let scribe = text_worker(&h, owner, "once upon a time");
     let status = c
         .generate_text(&TextGenerateRequest::new("Tell me"), fast(), None, |_| {})
         .await
@@ -516,33 +525,7 @@ async fn held_status_answers_deliver_results_as_soon_as_they_are_done() {
     assert_eq!(body["rc"], "BadRequest");
 
     // Text is held the same way (its status is its check).
-    let api = h.api.clone();
-    let scribe = tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        loop {
-            let pop: serde_json::Value = http
-                .post(format!("{api}/v2/generate/text/pop"))
-                .header("apikey", &owner)
-                .json(&json!({"name": "scribe", "models": ["m-7B"]}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = pop["id"].as_str() {
-                http.post(format!("{api}/v2/generate/text/submit"))
-                    .header("apikey", &owner)
-                    .json(&json!({"id": id, "generation": "held"}))
-                    .send()
-                    .await
-                    .unwrap();
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    });
+    let scribe = text_worker(&h, owner, "held");
     let text = tokio::time::timeout(
         bound,
         c.generate_text(

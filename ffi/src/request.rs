@@ -330,6 +330,15 @@ pub unsafe extern "C" fn horde_client_generate_text(
     })
 }
 
+/// The forms a caller named, each a non-empty string.
+fn form_names(forms: &[*const c_char]) -> Result<Vec<horde_core::api::FormName>, Failure> {
+    forms
+        .iter()
+        .enumerate()
+        .map(|(i, &form)| nonempty(form, &format!("forms[{i}]")).map(Into::into))
+        .collect()
+}
+
 /// Asks for `forms_len` interrogation forms (`caption`, `nsfw`,
 /// `interrogation`, or a post-processor such as `RealESRGAN_x4plus`) on an
 /// encoded image (PNG, WebP or JPEG, `image_len` bytes); `*id_out` is the
@@ -363,16 +372,10 @@ pub unsafe extern "C" fn horde_client_interrogate(
         if forms.is_empty() {
             return Err(Failure::invalid("`forms` is empty: name at least one form"));
         }
-        let mut names = Vec::with_capacity(forms.len());
-        for (i, &form) in forms.iter().enumerate() {
-            names.push(json!({"name": nonempty(form, &format!("forms[{i}]"))?}));
-        }
-        let body = json!({
-            "forms": names,
-            "source_image": base64::engine::general_purpose::STANDARD.encode(image),
-        });
-        let body: InterrogationRequest =
-            serde_json::from_value(body).map_err(|e| Failure::invalid(e.to_string()))?;
+        let body = InterrogationRequest::of(
+            form_names(forms)?,
+            base64::engine::general_purpose::STANDARD.encode(image),
+        );
         validate::validate_interrogation_request(&body).map_err(refused)?;
         *id_out = client.track(client.runtime.submit_interrogation(body));
         Ok(())
@@ -415,13 +418,7 @@ pub unsafe extern "C" fn horde_client_interrogate_rgba(
             .ok_or_else(|| Failure::invalid("`image` is too large"))?;
         // SAFETY: the caller's contract: `rgba` holds width × height × 4 bytes.
         let pixels = unsafe { bytes(image.rgba, len, "image->rgba") }?;
-        let mut names = Vec::with_capacity(forms.len());
-        for (i, &form) in forms.iter().enumerate() {
-            names.push(horde_core::api::FormName::from(nonempty(
-                form,
-                &format!("forms[{i}]"),
-            )?));
-        }
+        let names = form_names(forms)?;
         let rgba = horde_core::runtime::surface::Rgba {
             width: image.width,
             height: image.height,

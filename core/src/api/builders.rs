@@ -4,7 +4,13 @@
 //! (upstream's defaults apply); nothing is checked here —
 //! [`super::validate`] does that, and every client validates before sending.
 
-use super::{ImageGenerateRequest, ImageParams, Sampler, TextGenerateRequest, TextParams};
+use super::{
+    ImageGenerateRequest, ImageParams, RequestOptions, Sampler, TextGenerateRequest, TextParams,
+};
+
+fn add_model(options: &mut RequestOptions, model: String) {
+    options.models.get_or_insert_with(Vec::new).push(model);
+}
 
 impl ImageGenerateRequest {
     fn params_mut(&mut self) -> &mut ImageParams {
@@ -57,10 +63,7 @@ impl ImageGenerateRequest {
     /// Adds `model` to the acceptable models (none named: any model).
     #[must_use]
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.options
-            .models
-            .get_or_insert_with(Vec::new)
-            .push(model.into());
+        add_model(&mut self.options, model.into());
         self
     }
 
@@ -117,10 +120,7 @@ impl TextGenerateRequest {
     /// Adds `model` to the acceptable models (none named: any model).
     #[must_use]
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.options
-            .models
-            .get_or_insert_with(Vec::new)
-            .push(model.into());
+        add_model(&mut self.options, model.into());
         self
     }
 }

@@ -163,6 +163,22 @@ pub struct InterrogationRequest {
 }
 
 impl InterrogationRequest {
+    /// A request for `forms` on `source_image` (base64 WebP, or a URL),
+    /// every other field left to the server.
+    pub fn of(forms: impl IntoIterator<Item = FormName>, source_image: String) -> Self {
+        Self {
+            forms: forms
+                .into_iter()
+                .map(|name| InterrogationFormRequest {
+                    name,
+                    payload: None,
+                })
+                .collect(),
+            source_image,
+            ..Self::default()
+        }
+    }
+
     /// Slow workers allowed (default true).
     pub fn slow_workers(&self) -> bool {
         self.slow_workers.unwrap_or(true)

@@ -424,17 +424,8 @@ async fn interrogation_of_pixels(
     .and_then(|r| r);
     match encoded {
         Ok(webp) => {
-            let req = crate::api::InterrogationRequest {
-                forms: forms
-                    .into_iter()
-                    .map(|name| crate::api::InterrogationFormRequest {
-                        name,
-                        payload: None,
-                    })
-                    .collect(),
-                source_image: base64::engine::general_purpose::STANDARD.encode(webp),
-                ..Default::default()
-            };
+            let source = base64::engine::general_purpose::STANDARD.encode(webp);
+            let req = crate::api::InterrogationRequest::of(forms, source);
             interrogation(t, req, slots).await;
         }
         Err(why) => {
