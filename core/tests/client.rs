@@ -523,6 +523,23 @@ async fn held_status_answers_deliver_results_as_soon_as_they_are_done() {
         "{body}"
     );
     assert_eq!(body["rc"], "BadRequest");
+    // An id the horde does not know is answered at once, never held.
+    let unknown = format!(
+        "{}/v2/generate/check/00000000-0000-0000-0000-000000000000?wait=20",
+        h.api
+    );
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(10), http.get(unknown).send())
+        .await
+        .expect("not held")
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    assert!(
+        !gone
+            .headers()
+            .contains_key(horde_core::api::LONG_POLL_HEADER)
+    );
+    let body: serde_json::Value = gone.json().await.unwrap();
+    assert_eq!(body["rc"], "RequestNotFound");
 
     // Text is held the same way (its status is its check).
     let scribe = text_worker(&h, owner, "held");
