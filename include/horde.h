@@ -1127,6 +1127,17 @@ enum horde_status horde_client_take_gpu_back(const struct horde_client *client);
 enum horde_status horde_client_stop_workers(const struct horde_client *client);
 
 /**
+ * The worker started under `name` finishes and submits what it popped,
+ * enters maintenance and stops (it reports `HORDE_WORKER_STOPPED`); the
+ * others go on. A name no worker runs under changes nothing.
+ *
+ * # Safety
+ * `client` is NULL or live; `name` is NULL or a NUL-terminated string
+ * (read during the call only).
+ */
+enum horde_status horde_client_stop_worker(const struct horde_client *client, const char *name);
+
+/**
  * Answers an image job with its images: `count` must equal the job's
  * `count`, and each image must be the job's `width` × `height`
  * (`HORDE_STATUS_INVALID_ARG` otherwise, and the ticket stays

@@ -46,13 +46,17 @@
 //!
 //! # Lending the GPU
 //!
-//! Insert a [`HordeWorker`] resource (or set it in the plugin) and say when
-//! the player is idle by setting [`HordeIdle`] (from a run condition, a
-//! state, window focus…). The worker pops only while idle; when the player
-//! comes back the current job finishes ([`HordeIdle`] `false`) or is handed
-//! back at once ([`Horde::take_gpu_back`]). What it does arrives as
-//! [`HordeWorkerStatus`] messages; with [`WorkerBackend::Game`], jobs arrive
-//! as [`HordeWorkerJob`] messages that a system answers with
+//! Spawn a [`HordeWorker`] entity per worker (or give them to the plugin
+//! with [`HordePlugin::with_worker`]: an image, a text and an alchemy
+//! worker side by side, each under its own name) and say when the player
+//! is idle by setting [`HordeIdle`] (from a run condition, a state, window
+//! focus…). Workers pop only while idle; when the player comes back the
+//! current job finishes ([`HordeIdle`] `false`) or is handed back at once
+//! ([`Horde::take_gpu_back`]). Changing a [`HordeWorker`] restarts its
+//! worker with the new settings; removing it or despawning its entity
+//! stops that worker. What they do arrives as [`HordeWorkerStatus`]
+//! messages; with [`WorkerBackend::Game`], jobs arrive as
+//! [`HordeWorkerJob`] messages that a system answers with
 //! [`Horde::answer_job`].
 
 mod plugin;
@@ -65,7 +69,8 @@ pub use horde_core::runtime::{Connection, JobTicket, SourceImage, WorkerBackend}
 #[cfg(feature = "private")]
 pub use plugin::HordePrivate;
 pub use plugin::{
-    Horde, HordeConnection, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeWorker,
+    Horde, HordeConnection, HordeIdle, HordePlugin, HordeRuntime, HordeSet, HordeUnavailable,
+    HordeWorker,
 };
 pub use request::{
     FormArrived, HordeConnectionChanged, HordeEstimate, HordeImageReady, HordeImageRequest,
@@ -82,9 +87,9 @@ pub mod prelude {
         HordeEstimate, HordeIdle, HordeImageReady, HordeImageRequest, HordeImages,
         HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest, HordeModels,
         HordePlugin, HordeQuestionFailed, HordeRequestEnded, HordeRequestId, HordeRequestState,
-        HordeRuntime, HordeSet, HordeTextReady, HordeTextRequest, HordeTexts, HordeUser,
-        HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived, JobTicket, RequestEnded,
-        Rgba, SourceImage, TextArrived, WorkerBackend,
+        HordeRuntime, HordeSet, HordeTextReady, HordeTextRequest, HordeTexts, HordeUnavailable,
+        HordeUser, HordeWorker, HordeWorkerJob, HordeWorkerStatus, ImageArrived, JobTicket,
+        RequestEnded, Rgba, SourceImage, TextArrived, WorkerBackend,
     };
     pub use bevy_ecs::message::MessageReader;
     pub use horde_core::api::FormName;

@@ -30,8 +30,8 @@ pub struct HordePlugin {
     pub client_agent: String,
     /// Requests sent at once; more wait their turn locally.
     pub max_in_flight: usize,
-    /// A worker to start with the plugin.
-    pub worker: Option<HordeWorker>,
+    /// Workers to start with the plugin (spawned as [`HordeWorker`] entities).
+    pub workers: Vec<HordeWorker>,
     /// Polling, retries and the give-up bound of every request (see
     /// [`horde_core::client::lifecycle::Policy`]; results arrive within
     /// `min_poll` seconds of being done, an unreachable horde fails
@@ -52,7 +52,7 @@ impl HordePlugin {
             api_key: client.api_key,
             client_agent: client.client_agent,
             max_in_flight: 8,
-            worker: None,
+            workers: Vec::new(),
             policy: horde_core::client::lifecycle::Policy::default(),
             #[cfg(feature = "private")]
             horde: None,
@@ -104,9 +104,11 @@ impl HordePlugin {
         self
     }
 
-    /// Starts `worker` with the plugin.
+    /// Starts `worker` with the plugin, as a [`HordeWorker`] entity; call
+    /// it once per worker (an image, a text and an alchemy worker side by
+    /// side, each with its own name).
     pub fn with_worker(mut self, worker: HordeWorker) -> Self {
-        self.worker = Some(worker);
+        self.workers.push(worker);
         self
     }
 }
@@ -122,8 +124,14 @@ pub struct HordePrivate(pub Arc<horde_core::coordinator::embedded::EmbeddedHorde
 #[derive(Resource)]
 pub struct HordeRuntime(pub Runtime);
 
-/// A worker lending this machine to the horde while the player is idle.
-#[derive(Resource, Clone)]
+/// A worker lending this machine to the horde while the player is idle,
+/// as a component: spawning an entity with one starts the worker, changing
+/// it restarts the worker with the new settings (the old one finishes its
+/// job first), removing it or despawning the entity stops the worker. A
+/// game runs as many as it likes, each under its own name; all of them
+/// pop only while [`HordeIdle`] is `true`, and their doings arrive as
+/// [`crate::HordeWorkerStatus`] messages naming the worker.
+#[derive(Component, Clone)]
 pub struct HordeWorker {
     /// What the worker tells the horde (its name must be unique).
     pub config: WorkerConfig,
@@ -175,6 +183,13 @@ pub enum HordeSet {
     Apply,
 }
 
+/// Why the plugin has no runtime: it could not start (the client agent is
+/// not `name:version:contact`, a thread could not start). The plugin logs
+/// it once at start; every request then fails with this message (its
+/// [`crate::HordeRequestEnded`] says so) instead of the App panicking.
+#[derive(Resource, Clone, Debug, PartialEq, Eq)]
+pub struct HordeUnavailable(pub String);
+
 /// Whether the horde answers, as last reported (`None` until the first
 /// call was answered or failed). Changes also arrive as
 /// [`crate::HordeConnectionChanged`] messages.
@@ -193,20 +208,27 @@ impl Plugin for HordePlugin {
         let mut config = RuntimeConfig::new(client);
         config.max_in_flight = self.max_in_flight;
         config.policy = self.policy.clone();
-        let runtime = match Runtime::start(config) {
-            Ok(rt) => rt,
-            // A configuration the game must fix: say so where it is made.
-            Err(e) => panic!("HordePlugin cannot start: {e}"),
-        };
-        if let Some(w) = &self.worker {
-            app.insert_resource(w.clone());
+        match Runtime::start(config) {
+            Ok(runtime) => {
+                app.insert_resource(HordeRuntime(runtime));
+            }
+            // A configuration the game must fix: said in the log and in
+            // every request's end, never as a panic in `build`.
+            Err(e) => {
+                let why = format!("the horde plugin cannot start: {e}");
+                tracing::error!("{why}");
+                app.insert_resource(HordeUnavailable(why));
+            }
+        }
+        for w in &self.workers {
+            app.world_mut().spawn(w.clone());
         }
         #[cfg(feature = "private")]
         if let Some(horde) = &self.horde {
             app.insert_resource(HordePrivate(horde.clone()));
         }
-        app.insert_resource(HordeRuntime(runtime))
-            .init_resource::<HordeIdle>()
+        app.init_resource::<HordeIdle>()
+            .init_resource::<systems::WorkerNames>()
             .init_resource::<Drained>()
             .init_resource::<systems::Owners>()
             .init_resource::<HordeConnection>()
@@ -228,13 +250,18 @@ impl Plugin for HordePlugin {
             .add_systems(
                 PreUpdate,
                 (
-                    (systems::start_worker, systems::follow_idle, systems::submit)
+                    (
+                        systems::start_workers,
+                        systems::follow_idle,
+                        systems::submit,
+                    )
                         .in_set(HordeSet::Submit),
                     systems::poll.in_set(HordeSet::Poll),
                     systems::apply.in_set(HordeSet::Apply),
                 ),
             )
-            .add_observer(systems::cancel_removed);
+            .add_observer(systems::cancel_removed)
+            .add_observer(systems::stop_removed_worker);
     }
 }
 
@@ -242,7 +269,7 @@ impl Plugin for HordePlugin {
 #[derive(SystemParam)]
 pub struct Horde<'w, 's> {
     commands: Commands<'w, 's>,
-    runtime: Res<'w, HordeRuntime>,
+    runtime: Option<Res<'w, HordeRuntime>>,
     owners: ResMut<'w, systems::Owners>,
 }
 
@@ -264,11 +291,16 @@ impl Horde<'_, '_> {
         self.commands.spawn(HordeImageRequest(req)).id()
     }
 
-    /// Requests text continuing `prompt`; answers the request entity.
+    /// Requests text continuing `prompt` from any model; answers the
+    /// request entity.
     pub fn generate_text(&mut self, prompt: impl Into<String>) -> Entity {
-        self.commands
-            .spawn(HordeTextRequest(TextGenerateRequest::new(prompt.into())))
-            .id()
+        self.request_text(TextGenerateRequest::new(prompt.into()))
+    }
+
+    /// Requests text as `req` says (`TextGenerateRequest::new(prompt)
+    /// .max_length(120).temperature(0.7)`); answers the request entity.
+    pub fn request_text(&mut self, req: TextGenerateRequest) -> Entity {
+        self.commands.spawn(HordeTextRequest(req)).id()
     }
 
     /// Interrogates an image the game holds (a frame, a texture it drew):
@@ -299,7 +331,8 @@ impl Horde<'_, '_> {
             .data
             .as_deref()
             .ok_or("the image has no pixels in memory (it lives only on the GPU)")?;
-        let id = self.runtime.0.interrogate_pixels(
+        let runtime = self.runtime.as_ref().ok_or_else(|| self.unavailable())?;
+        let id = runtime.0.interrogate_pixels(
             forms,
             Rgba {
                 width: image.width(),
@@ -318,36 +351,54 @@ impl Horde<'_, '_> {
         Ok(entity)
     }
 
+    /// Why there is no runtime, in words.
+    fn unavailable(&self) -> String {
+        "the horde plugin has no runtime (see the HordeUnavailable resource)".into()
+    }
+
     /// Asks what `req` would cost; the answer comes as a [`HordeEstimate`]
-    /// message carrying the returned id.
-    pub fn estimate_image(&self, req: ImageGenerateRequest) -> horde_core::runtime::RequestId {
-        self.runtime.0.estimate_image(req)
+    /// message carrying the returned id (`None`, nothing asked, when the
+    /// plugin has no runtime: [`crate::HordeUnavailable`]).
+    pub fn estimate_image(
+        &self,
+        req: ImageGenerateRequest,
+    ) -> Option<horde_core::runtime::RequestId> {
+        Some(self.runtime.as_ref()?.0.estimate_image(req))
     }
 
     /// Asks which models of `kind` are served now; the answer comes as a
-    /// [`HordeModels`] message carrying the returned id.
-    pub fn models(&self, kind: horde_core::api::ModelType) -> horde_core::runtime::RequestId {
-        self.runtime.0.models(kind)
+    /// [`HordeModels`] message carrying the returned id (`None` as for
+    /// [`Horde::estimate_image`]).
+    pub fn models(
+        &self,
+        kind: horde_core::api::ModelType,
+    ) -> Option<horde_core::runtime::RequestId> {
+        Some(self.runtime.as_ref()?.0.models(kind))
     }
 
     /// Asks who the API key belongs to; the answer comes as a
-    /// [`HordeUser`] message carrying the returned id.
-    pub fn find_user(&self) -> horde_core::runtime::RequestId {
-        self.runtime.0.find_user()
+    /// [`HordeUser`] message carrying the returned id (`None` as for
+    /// [`Horde::estimate_image`]).
+    pub fn find_user(&self) -> Option<horde_core::runtime::RequestId> {
+        Some(self.runtime.as_ref()?.0.find_user())
     }
 
     /// The worker must give the GPU back now: its current job goes back to
     /// the horde as faulted (set [`HordeIdle`] `false` to let it finish instead).
     pub fn take_gpu_back(&mut self) {
         self.commands.insert_resource(HordeIdle(false));
-        self.runtime.0.take_gpu_back();
+        if let Some(runtime) = &self.runtime {
+            runtime.0.take_gpu_back();
+        }
     }
 
     /// Answers a [`HordeWorkerJob`] with the worker's output, or why there
     /// is none (`Err`: the job goes back to the horde as faulted), or an
     /// [`Answer`] checked by [`horde_core::runtime::surface::JobShape`].
     pub fn answer_job(&self, ticket: JobTicket, answer: impl Into<Answer>) {
-        self.runtime.0.answer_job(ticket, answer);
+        if let Some(runtime) = &self.runtime {
+            runtime.0.answer_job(ticket, answer);
+        }
     }
 
     /// Answers an image job with RGBA8 pixels: exactly the job's count of
@@ -386,8 +437,11 @@ impl Horde<'_, '_> {
         Ok(())
     }
 
-    /// Answers an analysis form (`caption`: `{"caption": "…"}`, `nsfw`:
-    /// `{"nsfw": false}`, `interrogation`); `Err` when the job is not alchemy.
+    /// Answers an analysis form with its bare value — a `caption` job with
+    /// `json!("a red potion")`, an `nsfw` job with `json!(false)`, an
+    /// `interrogation` job with its object; the worker sends it keyed by
+    /// the form's name (`{"caption": "a red potion"}`), as upstream's
+    /// workers do. `Err` when the job is not alchemy.
     pub fn answer_form(
         &self,
         job: &HordeWorkerJob,
@@ -398,8 +452,11 @@ impl Horde<'_, '_> {
         Ok(())
     }
 
-    /// Stops the worker: it finishes its job and enters maintenance.
-    pub fn stop_worker(&self) {
-        self.runtime.0.stop_workers();
+    /// Stops every worker: each finishes its job and enters maintenance
+    /// (the [`HordeWorker`] entities stay; despawn one to stop only it).
+    pub fn stop_workers(&self) {
+        if let Some(runtime) = &self.runtime {
+            runtime.0.stop_workers();
+        }
     }
 }

@@ -10,7 +10,9 @@ use bevy_image::Image;
 use horde_core::runtime::{Event, RequestId, RetryCause};
 use wgpu_types::{Extent3d, TextureDimension, TextureFormat};
 
-use crate::plugin::{Drained, HordeConnection, HordeIdle, HordeRuntime, HordeWorker};
+use crate::plugin::{
+    Drained, HordeConnection, HordeIdle, HordeRuntime, HordeUnavailable, HordeWorker,
+};
 use crate::request::{
     FormArrived, HordeConnectionChanged, HordeEstimate, HordeImageReady, HordeImageRequest,
     HordeImages, HordeInterrogation, HordeInterrogationReady, HordeInterrogationRequest,
@@ -51,10 +53,30 @@ pub(crate) struct Owners(pub(crate) HashMap<RequestId, Entity>);
 pub(crate) fn submit(
     mut commands: Commands,
     runtime: Option<Res<HordeRuntime>>,
+    unavailable: Option<Res<HordeUnavailable>>,
     mut owners: ResMut<Owners>,
+    mut ended: MessageWriter<HordeRequestEnded>,
     new: NewRequests,
 ) {
-    let Some(runtime) = runtime else { return };
+    let Some(runtime) = runtime else {
+        // The plugin could not start: every request ends at once, saying why.
+        let Some(why) = unavailable else { return };
+        for (entity, ..) in &new {
+            let state = HordeRequestState::Failed {
+                rc: None,
+                message: why.0.clone(),
+            };
+            ended.write(HordeRequestEnded {
+                entity,
+                state: state.clone(),
+            });
+            if let Ok(mut e) = commands.get_entity(entity) {
+                e.try_insert(state.clone());
+                commands.trigger(RequestEnded { entity, state });
+            }
+        }
+        return;
+    };
     for (entity, image, text, interrogation, old, state) in &new {
         let id = if let Some(r) = image {
             runtime.0.submit_image(r.0.clone())
@@ -81,26 +103,55 @@ pub(crate) fn submit(
     }
 }
 
-pub(crate) fn start_worker(
-    worker: Option<Res<HordeWorker>>,
+/// The name each [`HordeWorker`] entity's worker runs under in the runtime
+/// (what to stop when the component goes, even if the game renamed it).
+#[derive(Resource, Default)]
+pub(crate) struct WorkerNames(HashMap<Entity, String>);
+
+/// Starts the workers of new [`HordeWorker`] components and restarts those
+/// whose component changed.
+pub(crate) fn start_workers(
+    workers: Query<(Entity, Ref<HordeWorker>), Changed<HordeWorker>>,
     runtime: Option<Res<HordeRuntime>>,
     idle: Option<Res<HordeIdle>>,
-    mut had: Local<bool>,
+    mut names: ResMut<WorkerNames>,
 ) {
     let Some(runtime) = runtime else { return };
-    let present = worker.is_some();
-    match worker {
-        Some(w) if w.is_added() => {
-            let idle = idle.is_some_and(|i| i.0);
-            runtime
+    for (entity, w) in &workers {
+        let name = w.config.name.clone();
+        match names.0.insert(entity, name.clone()) {
+            None => {
+                let idle = idle.as_ref().is_some_and(|i| i.0);
+                runtime
+                    .0
+                    .start_worker(w.config.clone(), w.backend.clone(), idle);
+            }
+            // Renamed: the old one stops, the new name starts.
+            Some(old) if old != name => {
+                runtime.0.stop_worker(&old);
+                runtime
+                    .0
+                    .restart_worker(w.config.clone(), w.backend.clone());
+            }
+            Some(_) => runtime
                 .0
-                .start_worker(w.config.clone(), w.backend.clone(), idle);
+                .restart_worker(w.config.clone(), w.backend.clone()),
         }
-        // The game removed the worker: it finishes its job and stops.
-        None if *had => runtime.0.stop_workers(),
-        _ => {}
     }
-    *had = present;
+}
+
+/// Stops the worker of a [`HordeWorker`] removed or despawned: it finishes
+/// its job and enters maintenance.
+pub(crate) fn stop_removed_worker(
+    removed: On<Remove, HordeWorker>,
+    runtime: Option<Res<HordeRuntime>>,
+    mut names: ResMut<WorkerNames>,
+) {
+    if let Some(name) = names.0.remove(&removed.entity)
+        && let Some(runtime) = runtime
+    {
+        runtime.0.stop_worker(&name);
+    }
 }
 
 pub(crate) fn follow_idle(

@@ -60,10 +60,10 @@ fn worker(name: &str, backend: WorkerBackend) -> bevy_horde::HordeWorker {
     w
 }
 
-fn app(h: &TestHorde, worker: Option<bevy_horde::HordeWorker>) -> App {
+fn app(h: &TestHorde, workers: impl IntoIterator<Item = bevy_horde::HordeWorker>) -> App {
     let mut plugin = HordePlugin::public("bevy-horde-tests:0.1:https://example.invalid")
         .at(h.api.clone(), h.key.clone());
-    plugin.worker = worker;
+    plugin.workers = workers.into_iter().collect();
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
@@ -82,6 +82,8 @@ struct Seen {
     texts: Vec<HordeTextReady>,
     ended: Vec<HordeRequestEnded>,
     worker: Vec<WorkerEvent>,
+    /// The same, with the worker's name.
+    status: Vec<HordeWorkerStatus>,
 }
 
 fn record(
@@ -94,7 +96,10 @@ fn record(
     seen.images.extend(images.read().cloned());
     seen.texts.extend(texts.read().cloned());
     seen.ended.extend(ended.read().cloned());
-    seen.worker.extend(status.read().map(|s| s.event.clone()));
+    for s in status.read() {
+        seen.worker.push(s.event.clone());
+        seen.status.push(s.clone());
+    }
 }
 
 /// Updates until `done` (30 s at most).
@@ -214,7 +219,7 @@ fn the_games_own_default_worker_serves_the_one_line_image_request() {
 /// A game system answering text jobs: it "writes" by echoing the prompt.
 fn answer_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
     for j in jobs.read() {
-        assert_eq!(j.worker, "bevy-scribe", "the worker that popped it");
+        assert!(j.worker.ends_with("scribe"), "the worker that popped it");
         if let Job::Text(t) = &j.job {
             let text = format!(" ...and {} lived happily.", t.prompt.len());
             horde.answer_job(
@@ -385,7 +390,7 @@ fn ask(horde: Horde, mut answers: ResMut<Answers>, mut once: Local<bool>) {
         let a = horde.estimate_image(image_request("a cliff", 512, 512));
         let b = horde.models(horde_core::api::ModelType::Image);
         let c = horde.find_user();
-        answers.asked = vec![a, b, c];
+        answers.asked = vec![a.unwrap(), b.unwrap(), c.unwrap()];
     }
 }
 
@@ -617,10 +622,10 @@ fn an_unreachable_horde_fails_requests_with_the_cause_and_shows_offline() {
     plugin.policy.max_backoff = 0.1;
     plugin.policy.give_up_after = 0.3;
     // A worker started while the horde is down: errors, never Started.
-    plugin.worker = Some(worker(
+    plugin.workers = vec![worker(
         "bevy-offline-dreamer",
         WorkerBackend::Backend(Arc::new(ProceduralImages)),
-    ));
+    )];
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
@@ -881,5 +886,201 @@ fn the_games_worker_says_why_it_skips_the_games_own_request() {
     assert!(
         matches!(state(&mut app, e), Some(HordeRequestState::Queued { .. })),
         "still waiting for a worker that takes NSFW requests"
+    );
+}
+
+fn red_interrogation() -> horde_core::api::InterrogationRequest {
+    use base64::Engine;
+    let red = image::RgbaImage::from_pixel(64, 64, image::Rgba([200, 30, 30, 255]));
+    let webp = horde_core::worker::backends::procedural::to_webp(&red).unwrap();
+    serde_json::from_value(serde_json::json!({
+        "source_image": base64::engine::general_purpose::STANDARD.encode(webp),
+        "forms": [{"name": "caption"}]
+    }))
+    .unwrap()
+}
+
+fn worker_entity(app: &mut App, name: &str) -> Entity {
+    let mut q = app
+        .world_mut()
+        .query::<(Entity, &bevy_horde::HordeWorker)>();
+    q.iter(app.world())
+        .find(|(_, w)| w.config.name == name)
+        .map(|(e, _)| e)
+        .unwrap()
+}
+
+fn said(app: &App, name: &str, what: impl Fn(&WorkerEvent) -> bool) -> usize {
+    app.world()
+        .resource::<Seen>()
+        .status
+        .iter()
+        .filter(|s| s.worker == name && what(&s.event))
+        .count()
+}
+
+fn run_to_end(app: &mut App, e: Entity) -> Option<HordeRequestState> {
+    run_until(app, |w| {
+        w.get::<HordeRequestState>(e)
+            .is_some_and(HordeRequestState::is_final)
+    });
+    state(app, e)
+}
+
+#[test]
+fn three_workers_of_three_kinds_serve_the_game_and_each_stops_or_restarts_alone() {
+    let h = horde();
+    let (dreamer, scribe, alchemist) = (
+        "bevy-trio-dreamer",
+        "bevy-trio-scribe",
+        "bevy-trio-alchemist",
+    );
+    let text = WorkerBackend::Game {
+        kind: WorkKind::Text,
+        offer: Offer {
+            models: vec!["koboldcpp/bevy-model".into()],
+            ..Offer::default()
+        },
+    };
+    let facts = horde_core::worker::backends::image_facts::ImageFacts;
+    let mut app = app(
+        &h,
+        [
+            worker(dreamer, WorkerBackend::Backend(Arc::new(ProceduralImages))),
+            worker(scribe, text),
+            worker(alchemist, WorkerBackend::Backend(Arc::new(facts))),
+        ],
+    );
+    app.insert_resource(HordeIdle(true))
+        .add_systems(Update, answer_jobs);
+
+    // Each kind of request is served by the worker of its kind.
+    let image = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a bridge", 64, 64)))
+        .id();
+    let mut req = TextGenerateRequest::new("Once".to_owned());
+    req.options.models = Some(vec!["koboldcpp/bevy-model".into()]);
+    let text = app.world_mut().spawn(HordeTextRequest(req)).id();
+    let form = app
+        .world_mut()
+        .spawn(HordeInterrogationRequest(red_interrogation()))
+        .id();
+    for e in [image, text, form] {
+        assert_eq!(run_to_end(&mut app, e), Some(HordeRequestState::Done));
+    }
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.images[0].worker, dreamer);
+    assert_eq!(seen.texts[0].worker, scribe);
+    assert_eq!(
+        app.world().get::<HordeInterrogation>(form).unwrap().0["caption"],
+        "a 64x64 image, mostly red"
+    );
+
+    // Despawning one worker's entity stops that worker only.
+    let e = worker_entity(&mut app, scribe);
+    app.world_mut().despawn(e);
+    run_until(&mut app, |w| {
+        w.resource::<Seen>()
+            .status
+            .iter()
+            .any(|s| s.worker == scribe && matches!(s.event, WorkerEvent::Stopped { .. }))
+    });
+    let next = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a second bridge", 64, 64)))
+        .id();
+    assert_eq!(run_to_end(&mut app, next), Some(HordeRequestState::Done));
+    let stopped = |ev: &WorkerEvent| matches!(ev, WorkerEvent::Stopped { .. });
+    assert_eq!(said(&app, dreamer, stopped), 0);
+    assert_eq!(said(&app, alchemist, stopped), 0);
+
+    // Changing a worker restarts it with the new settings: a 768² request
+    // is beyond the default 512², and served once the worker allows 1024².
+    let big = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a wide bridge", 768, 768)))
+        .id();
+    for _ in 0..20 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!state(&mut app, big).unwrap().is_final(), "too big for now");
+    let e = worker_entity(&mut app, dreamer);
+    app.world_mut()
+        .get_mut::<bevy_horde::HordeWorker>(e)
+        .unwrap()
+        .config
+        .max_pixels = 1024 * 1024;
+    assert_eq!(run_to_end(&mut app, big), Some(HordeRequestState::Done));
+    assert_eq!(
+        said(&app, dreamer, stopped),
+        1,
+        "stopped once, then started again"
+    );
+    let started = |ev: &WorkerEvent| matches!(ev, WorkerEvent::Started { .. });
+    assert_eq!(said(&app, dreamer, started), 2);
+    assert_eq!(said(&app, alchemist, stopped), 0);
+
+    // Removing the component (the entity stays) stops it too.
+    let e = worker_entity(&mut app, alchemist);
+    app.world_mut()
+        .entity_mut(e)
+        .remove::<bevy_horde::HordeWorker>();
+    run_until(&mut app, |w| {
+        w.resource::<Seen>()
+            .status
+            .iter()
+            .any(|s| s.worker == alchemist && matches!(s.event, WorkerEvent::Stopped { .. }))
+    });
+}
+
+#[test]
+fn a_plugin_that_cannot_start_ends_every_request_with_why_instead_of_panicking() {
+    // A client agent that is not `name:version:contact`.
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+        HordePlugin::public("my game"),
+    ));
+    app.init_resource::<Seen>().add_systems(Update, record);
+    let why = app
+        .world()
+        .get_resource::<bevy_horde::HordeUnavailable>()
+        .expect("the plugin says why it has no runtime")
+        .0
+        .clone();
+    assert!(why.contains("name:version:contact"), "{why}");
+    app.init_resource::<Observed>();
+    let e = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a door", 64, 64)))
+        .observe(|ev: On<RequestEnded>, mut o: ResMut<Observed>| {
+            o.0.push(format!("{:?}", ev.state));
+        })
+        .id();
+    app.add_systems(Update, |horde: Horde, mut asked: Local<bool>| {
+        if !*asked {
+            *asked = true;
+            assert_eq!(horde.find_user(), None, "nothing asked without a runtime");
+        }
+    });
+    app.update();
+    app.update();
+    let failed = HordeRequestState::Failed {
+        rc: None,
+        message: why,
+    };
+    assert_eq!(state(&mut app, e), Some(failed.clone()));
+    assert_eq!(
+        ends_of(&app, e),
+        std::slice::from_ref(&failed),
+        "one end message"
+    );
+    assert_eq!(
+        app.world().resource::<Observed>().0,
+        [format!("{failed:?}")]
     );
 }

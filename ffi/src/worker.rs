@@ -207,6 +207,28 @@ pub unsafe extern "C" fn horde_client_stop_workers(client: *const horde_client) 
     })
 }
 
+/// The worker started under `name` finishes and submits what it popped,
+/// enters maintenance and stops (it reports `HORDE_WORKER_STOPPED`); the
+/// others go on. A name no worker runs under changes nothing.
+///
+/// # Safety
+/// `client` is NULL or live; `name` is NULL or a NUL-terminated string
+/// (read during the call only).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_client_stop_worker(
+    client: *const horde_client,
+    name: *const c_char,
+) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let client = unsafe { arg(client, "client") }?;
+        // SAFETY: the caller's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        client.runtime.stop_worker(name);
+        Ok(())
+    })
+}
+
 /// Checks a ticket, answers it with what `make` builds, and forgets it;
 /// a failed check leaves the ticket answerable. The exports read their
 /// pointer arguments before calling this, so a NULL is reported as such

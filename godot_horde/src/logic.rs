@@ -507,6 +507,19 @@ impl NodeLogic {
         }
     }
 
+    /// The worker started as `name` finishes its job, enters maintenance
+    /// and stops (a `stopped` worker signal says when); the others go on.
+    /// Answers whether a worker of that name was started on this node.
+    pub fn stop_worker(&mut self, name: &str) -> bool {
+        if !self.workers.remove(name) {
+            return false;
+        }
+        if let Some(rt) = &self.runtime {
+            rt.stop_worker(name);
+        }
+        true
+    }
+
     /// Workers finish their jobs, enter maintenance and stop.
     pub fn stop_workers(&mut self) {
         if let Some(rt) = &self.runtime {

@@ -502,7 +502,8 @@ fn the_worker_takes_jobs_only_while_the_game_says_the_player_is_idle() {
     assert!(!logic.gate());
     logic.settings.worker_mode = WorkerMode::Always;
     assert!(logic.gate());
-    logic.stop_workers();
+    assert!(!logic.stop_worker("no-such-worker"), "not started here");
+    assert!(logic.stop_worker("godot-gated"));
     drain_until(
         &mut logic,
         &mut seen,

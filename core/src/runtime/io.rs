@@ -20,7 +20,10 @@ type Cancels = Arc<Mutex<HashMap<RequestId, CancelHandle>>>;
 pub(crate) fn run(
     client: HordeClient,
     config: RuntimeConfig,
-    mut commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    (mut commands, weak): (
+        tokio::sync::mpsc::UnboundedReceiver<Command>,
+        tokio::sync::mpsc::WeakUnboundedSender<Command>,
+    ),
     out: Sender<Delivery>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -43,7 +46,7 @@ pub(crate) fn run(
             out.clone(),
         ));
         let mut running = Vec::new();
-        let mut workers = Workers::new(client.clone(), out.clone());
+        let mut workers = Workers::new(client.clone(), out.clone(), weak);
         while let Some(command) = commands.recv().await {
             match command {
                 Command::Worker(c) => workers.command(c),

@@ -123,10 +123,11 @@ impl Runtime {
         let decode = std::thread::Builder::new()
             .name("horde-decode".into())
             .spawn(move || events::deliver(deliver_rx, events_tx, wake))?;
+        let weak = commands.downgrade();
         let io = std::thread::Builder::new()
             .name("horde-io".into())
             .spawn(move || {
-                io::run(client, config, command_rx, deliver_tx);
+                io::run(client, config, (command_rx, weak), deliver_tx);
             })?;
         Ok(Self {
             commands: Some(commands),
@@ -279,6 +280,25 @@ impl Runtime {
     /// Workers finish and submit what they popped, enter maintenance, and stop.
     pub fn stop_workers(&self) {
         self.send(Command::Worker(WorkerCommand::Stop));
+    }
+
+    /// The worker named `name` finishes and submits what it popped, enters
+    /// maintenance, and stops (its [`crate::worker::WorkerEvent::Stopped`]
+    /// says when); the others go on. An unknown name changes nothing.
+    pub fn stop_worker(&self, name: &str) {
+        self.send(Command::Worker(WorkerCommand::StopOne(name.to_owned())));
+    }
+
+    /// Replaces the worker named `config.name` with one running `config`
+    /// and `backend` (new settings, models, backend): the old one finishes
+    /// and submits its job, enters maintenance and stops, then the new one
+    /// starts, in the idle state of that moment. With no worker of that
+    /// name running, it starts at once.
+    pub fn restart_worker(&self, config: crate::worker::WorkerConfig, backend: WorkerBackend) {
+        self.send(Command::Worker(WorkerCommand::Restart {
+            config: Box::new(config),
+            backend,
+        }));
     }
 
     /// Answers a [`Event::WorkerJob`]: the result, or why there is none

@@ -52,17 +52,47 @@ pub(crate) enum WorkerCommand {
         backend: WorkerBackend,
         idle: bool,
     },
+    /// Stops the worker of that name (if any) and starts this one once it
+    /// has stopped.
+    Restart {
+        config: Box<WorkerConfig>,
+        backend: WorkerBackend,
+    },
+    /// A restart's start, once the old worker stopped: in the idle state
+    /// of that moment.
+    Resume {
+        config: Box<WorkerConfig>,
+        backend: WorkerBackend,
+    },
     Idle(bool),
     TakeGpuBack,
     Stop,
+    /// Stops the worker of that name.
+    StopOne(String),
     Answer(JobTicket, super::surface::Answer),
 }
+
+/// A running worker's controls, and a receiver that closes when its task ends.
+struct Running {
+    name: String,
+    handle: WorkerHandle,
+    ended: tokio::sync::watch::Receiver<()>,
+}
+
+/// A worker waiting for the one of its name to stop.
+type Queued = Arc<Mutex<HashMap<String, (WorkerConfig, WorkerBackend)>>>;
 
 /// The workers of one runtime, on its I/O thread.
 pub(crate) struct Workers {
     client: HordeClient,
     out: Sender<Delivery>,
-    handles: Vec<WorkerHandle>,
+    /// Where a restarted worker's start is sent once the old one stopped.
+    commands: tokio::sync::mpsc::WeakUnboundedSender<super::Command>,
+    handles: Vec<Running>,
+    /// Restarts waiting for their name to be free.
+    queued: Queued,
+    /// Whether the player is idle, as last said: a restarted worker starts so.
+    idle: bool,
     /// Names of the workers still running (a stopped one's name is free
     /// again once its task ended).
     names: Arc<Mutex<Vec<String>>>,
@@ -72,11 +102,18 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    pub(crate) fn new(client: HordeClient, out: Sender<Delivery>) -> Self {
+    pub(crate) fn new(
+        client: HordeClient,
+        out: Sender<Delivery>,
+        commands: tokio::sync::mpsc::WeakUnboundedSender<super::Command>,
+    ) -> Self {
         Self {
             client,
             out,
+            commands,
             handles: Vec::new(),
+            queued: Arc::default(),
+            idle: false,
             names: Arc::default(),
             tasks: Vec::new(),
             pending: Arc::default(),
@@ -90,10 +127,30 @@ impl Workers {
                 config,
                 backend,
                 idle,
-            } => self.start(*config, backend, idle),
-            WorkerCommand::Idle(idle) => self.handles.iter().for_each(|h| h.set_idle(idle)),
-            WorkerCommand::TakeGpuBack => self.handles.iter().for_each(WorkerHandle::take_gpu_back),
-            WorkerCommand::Stop => self.handles.iter().for_each(WorkerHandle::stop),
+            } => {
+                self.idle = idle;
+                self.start(*config, backend, idle);
+            }
+            WorkerCommand::Restart { config, backend } => self.restart(*config, backend),
+            WorkerCommand::Resume { config, backend } => self.start(*config, backend, self.idle),
+            WorkerCommand::Idle(idle) => {
+                self.idle = idle;
+                self.handles.iter().for_each(|r| r.handle.set_idle(idle));
+            }
+            WorkerCommand::TakeGpuBack => {
+                self.handles.iter().for_each(|r| r.handle.take_gpu_back());
+            }
+            WorkerCommand::Stop => {
+                self.queued.lock().clear();
+                self.handles.iter().for_each(|r| r.handle.stop());
+            }
+            WorkerCommand::StopOne(name) => {
+                self.queued.lock().remove(&name);
+                self.handles
+                    .iter()
+                    .filter(|r| r.name == name)
+                    .for_each(|r| r.handle.stop());
+            }
             WorkerCommand::Answer(ticket, answer) => {
                 // An answer to a job the worker gave up on finds nothing.
                 let Some(job) = self.pending.lock().remove(&ticket) else {
@@ -116,7 +173,48 @@ impl Workers {
         }
     }
 
+    /// Stops the worker named as `config` says and starts `config` once it
+    /// has stopped (at once when none runs): its job is finished and
+    /// submitted first, so nothing popped is lost.
+    fn restart(&mut self, config: WorkerConfig, backend: WorkerBackend) {
+        self.handles.retain(|r| r.ended.has_changed().is_ok());
+        let name = config.name.clone();
+        let Some(old) = self.handles.iter().find(|r| r.name == name) else {
+            self.start(config, backend, self.idle);
+            return;
+        };
+        old.handle.stop();
+        // A restart already waiting for this name is replaced; only the
+        // first one waits.
+        if self
+            .queued
+            .lock()
+            .insert(name.clone(), (config, backend))
+            .is_some()
+        {
+            return;
+        }
+        let (mut ended, queued, commands) = (
+            old.ended.clone(),
+            self.queued.clone(),
+            self.commands.clone(),
+        );
+        self.tasks.push(tokio::task::spawn_local(async move {
+            while ended.changed().await.is_ok() {}
+            let Some((config, backend)) = queued.lock().remove(&name) else {
+                return;
+            };
+            if let Some(commands) = commands.upgrade() {
+                let _ = commands.send(super::Command::Worker(WorkerCommand::Resume {
+                    config: Box::new(config),
+                    backend,
+                }));
+            }
+        }));
+    }
+
     fn start(&mut self, config: WorkerConfig, backend: WorkerBackend, idle: bool) {
+        self.handles.retain(|r| r.ended.has_changed().is_ok());
         let name = config.name.clone();
         if self.names.lock().contains(&name) {
             let _ = self.out.send(Delivery::Event(Event::Worker {
@@ -195,11 +293,18 @@ impl Workers {
             }
         };
         let (handle, control) = control_pair();
-        self.handles.push(handle);
+        let (alive, ended) = tokio::sync::watch::channel(());
+        self.handles.push(Running {
+            name: name.clone(),
+            handle,
+            ended,
+        });
         let worker = Worker::new(self.client.clone(), config, backend).start_idle(idle);
         let out = self.out.clone();
         let names = self.names.clone();
         self.tasks.push(tokio::task::spawn_local(async move {
+            // Dropped when the task ends: a restart waiting on it goes on.
+            let _alive = alive;
             let report = |event: crate::worker::WorkerEvent| {
                 // Freed before the game hears "stopped", so a start that
                 // follows the event finds the name free.
@@ -228,9 +333,10 @@ impl Workers {
     /// The runtime is closing: jobs in flight go back to the horde as
     /// faulted, every worker enters maintenance; answers the tasks to await.
     pub(crate) fn shut_down(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
-        for h in &self.handles {
-            h.take_gpu_back();
-            h.stop();
+        self.queued.lock().clear();
+        for r in &self.handles {
+            r.handle.take_gpu_back();
+            r.handle.stop();
         }
         self.pending.lock().clear();
         std::mem::take(&mut self.tasks)

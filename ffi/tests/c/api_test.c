@@ -758,7 +758,11 @@ static void case_worker(const char *url, const char *key) {
   CHECK(jobs == 2);
   CHECK(started == 2);
   CHECK_STATUS(horde_client_set_idle(client, false), HORDE_STATUS_OK);
-  CHECK_STATUS(horde_client_stop_workers(client), HORDE_STATUS_OK);
+  /* One worker stops by name; the other goes on until all are stopped. */
+  CHECK_STATUS(horde_client_stop_worker(client, NULL), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_stop_worker(NULL, scribe), HORDE_STATUS_NULL_PARAM);
+  CHECK_STATUS(horde_client_stop_worker(client, "no-such-worker"), HORDE_STATUS_OK);
+  CHECK_STATUS(horde_client_stop_worker(client, scribe), HORDE_STATUS_OK);
   start = now_seconds();
   while (stopped < 2 && now_seconds() - start < 60.0) {
     horde_event ev;
@@ -771,6 +775,11 @@ static void case_worker(const char *url, const char *key) {
       } else if (ev.worker_event == HORDE_WORKER_STOPPED) {
         stopped++;
         CHECK(strstr(ev.json, "\"jobs_done\":1") != NULL);
+        /* The scribe first, alone; then the rest. */
+        CHECK(strcmp(ev.worker, stopped == 1 ? scribe : dreamer) == 0);
+        if (stopped == 1) {
+          CHECK_STATUS(horde_client_stop_workers(client), HORDE_STATUS_OK);
+        }
       }
     }
   }

@@ -346,6 +346,14 @@ impl HordeNode {
         self.logic.stop_workers();
     }
 
+    /// The worker started as `name` finishes its job, enters maintenance
+    /// and stops; the others go on. Answers `false` (and changes nothing)
+    /// when no worker of that name was started on this node.
+    #[func]
+    fn stop_worker_named(&mut self, name: GString) -> bool {
+        self.logic.stop_worker(&name.to_string())
+    }
+
     /// Whether the player is away: in `WhenIdle` mode the worker takes
     /// jobs only while this is true (current jobs finish either way).
     #[func]
