@@ -15,6 +15,7 @@
 
 mod events;
 mod io;
+mod priority;
 pub mod surface;
 mod workers;
 
@@ -122,11 +123,15 @@ impl Runtime {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let decode = std::thread::Builder::new()
             .name("horde-decode".into())
-            .spawn(move || events::deliver(deliver_rx, events_tx, wake))?;
+            .spawn(move || {
+                priority::background();
+                events::deliver(deliver_rx, events_tx, wake);
+            })?;
         let weak = commands.downgrade();
         let io = std::thread::Builder::new()
             .name("horde-io".into())
             .spawn(move || {
+                priority::background();
                 io::run(client, config, (command_rx, weak), deliver_tx);
             })?;
         Ok(Self {
