@@ -30,7 +30,7 @@
  * Raised when an existing function, struct or enum value changes
  * incompatibly; adding functions or enum values does not raise it.
  */
-#define HORDE_ABI_VERSION 1
+#define HORDE_ABI_VERSION 2
 
 /**
  * Bytes a buffer for an API key needs (`horde_server_add_user`).
@@ -116,6 +116,11 @@ typedef enum horde_status {
    * libhorde panicked; the handle may be unusable. Please report it.
    */
   HORDE_STATUS_PANIC = 16,
+  /**
+   * A `horde_client` or `horde_server` pointer is not a live handle: it
+   * was freed already, or was never made by libhorde.
+   */
+  HORDE_STATUS_INVALID_HANDLE = 17,
 } horde_status;
 
 /**
@@ -417,8 +422,17 @@ typedef struct horde_config {
  * does not use them). Everything it points to is owned by the client and
  * stays valid until the next `horde_client_poll_event` on that client or
  * `horde_client_free`.
+ *
+ * Before the first poll, set `struct_size` with `horde_event_init` (or to
+ * `sizeof(horde_event)`): a later libhorde that adds fields at the end
+ * then writes only the fields this caller's struct has.
  */
 typedef struct horde_event {
+  /**
+   * `sizeof(horde_event)` as the caller was compiled; after a poll, the
+   * bytes libhorde wrote (never more than the caller's).
+   */
+  size_t struct_size;
   /**
    * Which event this is; the other fields follow from it.
    */
@@ -760,7 +774,7 @@ typedef void (*horde_release_fn)(void *user_data);
 /**
  * Every status, in numeric order.
  */
-#define horde_status_ALL { HORDE_STATUS_OK, HORDE_STATUS_NULL_PARAM, HORDE_STATUS_INVALID_ARG, HORDE_STATUS_INVALID_UTF8, HORDE_STATUS_STRUCT_SIZE, HORDE_STATUS_NOT_FOUND, HORDE_STATUS_BUSY, HORDE_STATUS_NETWORK, HORDE_STATUS_TIMEOUT, HORDE_STATUS_RATE_LIMITED, HORDE_STATUS_API, HORDE_STATUS_DECODE, HORDE_STATUS_FAULTED, HORDE_STATUS_SHUT_DOWN, HORDE_STATUS_IO, HORDE_STATUS_UNSUPPORTED, HORDE_STATUS_PANIC, }
+#define horde_status_ALL { HORDE_STATUS_OK, HORDE_STATUS_NULL_PARAM, HORDE_STATUS_INVALID_ARG, HORDE_STATUS_INVALID_UTF8, HORDE_STATUS_STRUCT_SIZE, HORDE_STATUS_NOT_FOUND, HORDE_STATUS_BUSY, HORDE_STATUS_NETWORK, HORDE_STATUS_TIMEOUT, HORDE_STATUS_RATE_LIMITED, HORDE_STATUS_API, HORDE_STATUS_DECODE, HORDE_STATUS_FAULTED, HORDE_STATUS_SHUT_DOWN, HORDE_STATUS_IO, HORDE_STATUS_UNSUPPORTED, HORDE_STATUS_PANIC, HORDE_STATUS_INVALID_HANDLE, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -795,24 +809,40 @@ enum horde_status horde_client_new(const struct horde_config *config,
  * workers' jobs back and puts its workers in maintenance — waiting at most
  * `config.shutdown_grace_ms` (1 second by default) for the horde to hear
  * it — and joins its threads. Pointers
- * from its last event become invalid. NULL is a no-op.
+ * from its last event become invalid. NULL is a no-op; a client freed
+ * already is not freed again (`horde_last_error` says so).
  *
  * # Safety
- * `client` is NULL or a client from `horde_client_new` not yet freed; no
- * other thread uses it during or after the call.
+ * `client` is NULL or a client from `horde_client_new`; no other thread
+ * uses it during or after the call.
  */
 void horde_client_free(struct horde_client *client);
+
+/**
+ * Fills `event` as an empty event (`HORDE_EVENT_NONE`) and sets its
+ * `struct_size`: call it once before the first poll.
+ *
+ * # Safety
+ * `event` is NULL or points to a writable `horde_event`.
+ */
+enum horde_status horde_event_init(struct horde_event *event);
 
 /**
  * Writes the next event into `*event`, or an event of kind
  * `HORDE_EVENT_NONE` when none is pending; never blocks. The event's
  * pointers stay valid until the next poll on this client or its free.
+ * `event->struct_size` must be set (`horde_event_init`, or a previous
+ * poll): smaller than this library's first `horde_event` is
+ * `HORDE_STATUS_STRUCT_SIZE` and nothing is written; larger (a caller
+ * built against a newer header) gets this library's fields, and
+ * `struct_size` then says how many bytes were written.
  *
  * Call it from one thread at a time (the game's loop); every other
  * function may be called from any thread.
  *
  * # Safety
- * `client` is NULL or a live client; `event` is NULL or writable.
+ * `client` is NULL or a live client; `event` is NULL or points to
+ * `event->struct_size` writable bytes.
  */
 enum horde_status horde_client_poll_event(struct horde_client *client, struct horde_event *event);
 
@@ -1007,10 +1037,10 @@ enum horde_status horde_server_start(const struct horde_server_config *config,
 /**
  * The API base clients and workers use (`http://127.0.0.1:PORT/api`), as
  * a NUL-terminated string owned by the server: valid until
- * `horde_server_free`. NULL when `server` is NULL.
+ * `horde_server_free`. NULL when `server` is NULL or not a live server.
  *
  * # Safety
- * `server` is NULL or a live server.
+ * `server` is NULL or a server from `horde_server_start`.
  */
 const char *horde_server_api_url(const struct horde_server *server);
 
@@ -1033,10 +1063,11 @@ enum horde_status horde_server_add_user(const struct horde_server *server,
 /**
  * Stops the coordinator (finishing what is in flight and flushing its
  * storage), joins its threads, and removes its temporary data directory
- * if it made one. The API URL string becomes invalid. NULL is a no-op.
+ * if it made one. The API URL string becomes invalid. NULL is a no-op; a
+ * server freed already is not freed again (`horde_last_error` says so).
  *
  * # Safety
- * `server` is NULL or a server from `horde_server_start` not yet freed.
+ * `server` is NULL or a server from `horde_server_start`.
  */
 void horde_server_free(struct horde_server *server);
 

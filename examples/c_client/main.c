@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
 
   while (!done) {
     horde_event ev;
+    horde_event_init(&ev);
     if ((s = horde_client_poll_event(client, &ev)) != HORDE_STATUS_OK) {
       fail("polling", s);
       break;

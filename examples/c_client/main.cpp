@@ -81,6 +81,7 @@ int run(int argc, char **argv) {
 
   for (;;) {
     horde_event ev;
+    horde_event_init(&ev);
     check(horde_client_poll_event(client.get(), &ev), "polling");
     switch (ev.kind) {
     case HORDE_EVENT_NONE:

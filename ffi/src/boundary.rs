@@ -42,6 +42,29 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &str) -> Result<&'a T, Failur
     unsafe { p.as_ref() }.ok_or_else(|| null(name))
 }
 
+/// A `horde_client` or `horde_server` handle: NULL, or one that is not
+/// live (freed already, never made by libhorde), is refused before it is
+/// read.
+///
+/// # Safety
+/// `p` is NULL, or a pointer libhorde handed out (live or freed).
+pub(crate) unsafe fn handle<'a, T>(p: *const T, name: &str) -> Result<&'a T, Failure> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    if !crate::handles::is_live(p) {
+        return Err(Failure::new(
+            horde_status::HORDE_STATUS_INVALID_HANDLE,
+            format!(
+                "`{name}` is not a live handle: it was freed already, or never made by libhorde"
+            ),
+        ));
+    }
+    // SAFETY: a live handle points to its object until its free, which the
+    // caller does not run concurrently with this call (the contract).
+    Ok(unsafe { &*p })
+}
+
 /// A place to write an output.
 ///
 /// # Safety

@@ -11,7 +11,7 @@ use horde_core::client::ClientConfig;
 use horde_core::runtime::{RequestId, Runtime, RuntimeConfig, RuntimeError};
 use parking_lot::Mutex;
 
-use crate::boundary::{self, Versioned, arg, guard, opt_str, out, str_arg, versioned};
+use crate::boundary::{self, Versioned, guard, handle, opt_str, out, str_arg, versioned};
 use crate::event::{EventSlot, horde_event};
 use crate::status::{Failure, horde_status};
 use horde_core::runtime::surface::JobShape;
@@ -219,7 +219,9 @@ pub unsafe extern "C" fn horde_client_new(
             workers: Mutex::new(HashSet::new()),
             slot: Mutex::new(EventSlot::default()),
         });
-        *client_out = Box::into_raw(client);
+        let client = Box::into_raw(client);
+        crate::handles::register(client);
+        *client_out = client;
         Ok(())
     })
 }
@@ -228,30 +230,60 @@ pub unsafe extern "C" fn horde_client_new(
 /// workers' jobs back and puts its workers in maintenance — waiting at most
 /// `config.shutdown_grace_ms` (1 second by default) for the horde to hear
 /// it — and joins its threads. Pointers
-/// from its last event become invalid. NULL is a no-op.
+/// from its last event become invalid. NULL is a no-op; a client freed
+/// already is not freed again (`horde_last_error` says so).
 ///
 /// # Safety
-/// `client` is NULL or a client from `horde_client_new` not yet freed; no
-/// other thread uses it during or after the call.
+/// `client` is NULL or a client from `horde_client_new`; no other thread
+/// uses it during or after the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn horde_client_free(client: *mut horde_client) {
     boundary::guard_value((), || {
-        if !client.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in horde_client_new.
-            drop(unsafe { Box::from_raw(client) });
+        if client.is_null() {
+            return;
         }
+        if !crate::handles::release(client) {
+            let _ = crate::status::fail(crate::status::Failure::new(
+                crate::status::horde_status::HORDE_STATUS_INVALID_HANDLE,
+                "horde_client_free: `client` is not a live handle (freed twice?); nothing freed",
+            ));
+            return;
+        }
+        // SAFETY: a live handle came from Box::into_raw in horde_client_new,
+        // and `release` let only this call free it.
+        drop(unsafe { Box::from_raw(client) });
     });
+}
+
+/// Fills `event` as an empty event (`HORDE_EVENT_NONE`) and sets its
+/// `struct_size`: call it once before the first poll.
+///
+/// # Safety
+/// `event` is NULL or points to a writable `horde_event`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn horde_event_init(event: *mut horde_event) -> horde_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        *unsafe { out(event, "event") }? = horde_event::none();
+        Ok(())
+    })
 }
 
 /// Writes the next event into `*event`, or an event of kind
 /// `HORDE_EVENT_NONE` when none is pending; never blocks. The event's
 /// pointers stay valid until the next poll on this client or its free.
+/// `event->struct_size` must be set (`horde_event_init`, or a previous
+/// poll): smaller than this library's first `horde_event` is
+/// `HORDE_STATUS_STRUCT_SIZE` and nothing is written; larger (a caller
+/// built against a newer header) gets this library's fields, and
+/// `struct_size` then says how many bytes were written.
 ///
 /// Call it from one thread at a time (the game's loop); every other
 /// function may be called from any thread.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `event` is NULL or writable.
+/// `client` is NULL or a live client; `event` is NULL or points to
+/// `event->struct_size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn horde_client_poll_event(
     client: *mut horde_client,
@@ -259,8 +291,25 @@ pub unsafe extern "C" fn horde_client_poll_event(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client.cast_const(), "client") }?;
-        // SAFETY: the caller's contract.
+        let client = unsafe { handle(client.cast_const(), "client") }?;
+        if event.is_null() {
+            // SAFETY: NULL is answered as such.
+            unsafe { out(event, "event") }?;
+        }
+        // SAFETY: a non-NULL event starts with `size_t struct_size`.
+        let size = unsafe { event.cast::<usize>().read_unaligned() };
+        let ours = std::mem::size_of::<horde_event>();
+        if size < ours {
+            return Err(Failure::new(
+                horde_status::HORDE_STATUS_STRUCT_SIZE,
+                format!(
+                    "`event->struct_size` is {size}; this libhorde writes {ours} bytes \
+                     (call horde_event_init once before polling)"
+                ),
+            ));
+        }
+        // SAFETY: at least `ours` writable bytes (checked above, the
+        // caller's contract); a newer caller's extra bytes are left alone.
         let event = unsafe { out(event, "event") }?;
         client.poll(event);
         Ok(())
@@ -278,7 +327,7 @@ pub unsafe extern "C" fn horde_client_poll_event(
 pub unsafe extern "C" fn horde_client_cancel(client: *const horde_client, id: u64) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         if !client.runtime.is_pending(RequestId(id)) {
             return Err(Failure::new(
                 horde_status::HORDE_STATUS_NOT_FOUND,
@@ -298,7 +347,7 @@ pub unsafe extern "C" fn horde_client_cancel(client: *const horde_client, id: u6
 pub unsafe extern "C" fn horde_client_cancel_all(client: *const horde_client) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        unsafe { arg(client, "client") }?.runtime.cancel_all();
+        unsafe { handle(client, "client") }?.runtime.cancel_all();
         Ok(())
     })
 }
@@ -315,7 +364,7 @@ pub unsafe extern "C" fn horde_client_is_pending(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         *unsafe { out(pending_out, "pending_out") }? = client.runtime.is_pending(RequestId(id));
         Ok(())

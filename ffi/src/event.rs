@@ -136,9 +136,16 @@ impl horde_work_kind {
 /// does not use them). Everything it points to is owned by the client and
 /// stays valid until the next `horde_client_poll_event` on that client or
 /// `horde_client_free`.
+///
+/// Before the first poll, set `struct_size` with `horde_event_init` (or to
+/// `sizeof(horde_event)`): a later libhorde that adds fields at the end
+/// then writes only the fields this caller's struct has.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct horde_event {
+    /// `sizeof(horde_event)` as the caller was compiled; after a poll, the
+    /// bytes libhorde wrote (never more than the caller's).
+    pub struct_size: usize,
     /// Which event this is; the other fields follow from it.
     pub kind: horde_event_kind,
     /// The request's id (a job's ticket for `HORDE_EVENT_WORKER_JOB`).
@@ -209,6 +216,7 @@ impl horde_event {
     /// An event of kind `HORDE_EVENT_NONE` with every field empty.
     pub fn none() -> Self {
         Self {
+            struct_size: std::mem::size_of::<Self>(),
             kind: horde_event_kind::HORDE_EVENT_NONE,
             id: 0,
             index: 0,

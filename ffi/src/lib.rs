@@ -55,6 +55,7 @@
 pub mod boundary;
 pub mod client;
 pub mod event;
+mod handles;
 pub mod png;
 pub mod request;
 pub mod server;
@@ -71,7 +72,7 @@ pub const HORDE_VERSION_PATCH: u32 = 0;
 /// The ABI this header describes; compare with `horde_abi_version()`.
 /// Raised when an existing function, struct or enum value changes
 /// incompatibly; adding functions or enum values does not raise it.
-pub const HORDE_ABI_VERSION: u32 = 1;
+pub const HORDE_ABI_VERSION: u32 = 2;
 /// Bytes a buffer for an API key needs (`horde_server_add_user`).
 pub const HORDE_API_KEY_BUF: usize = 64;
 /// The request id that no request has.

@@ -10,7 +10,9 @@ use horde_core::api::{
 };
 use serde_json::{Map, json};
 
-use crate::boundary::{Versioned, arg, bytes, guard, opt_str, out, slice, str_arg, versioned};
+use crate::boundary::{
+    Versioned, arg, bytes, guard, handle, opt_str, out, slice, str_arg, versioned,
+};
 use crate::client::horde_client;
 use crate::status::{Failure, horde_status};
 
@@ -294,7 +296,7 @@ pub unsafe extern "C" fn horde_client_generate_image(
         // SAFETY: the caller's contract.
         let (client, request, id_out) = unsafe {
             (
-                arg(client, "client")?,
+                handle(client, "client")?,
                 versioned(request, "request")?,
                 out(id_out, "id_out")?,
             )
@@ -319,7 +321,7 @@ pub unsafe extern "C" fn horde_client_generate_text(
         // SAFETY: the caller's contract.
         let (client, request, id_out) = unsafe {
             (
-                arg(client, "client")?,
+                handle(client, "client")?,
                 versioned(request, "request")?,
                 out(id_out, "id_out")?,
             )
@@ -360,7 +362,7 @@ pub unsafe extern "C" fn horde_client_interrogate(
         // SAFETY: the caller's contract.
         let (client, image, forms, id_out) = unsafe {
             (
-                arg(client, "client")?,
+                handle(client, "client")?,
                 bytes(image, image_len, "image")?,
                 slice(forms, forms_len, "forms")?,
                 out(id_out, "id_out")?,
@@ -406,7 +408,7 @@ pub unsafe extern "C" fn horde_client_interrogate_rgba(
         // SAFETY: the caller's contract.
         let (client, image, forms, id_out) = unsafe {
             (
-                arg(client, "client")?,
+                handle(client, "client")?,
                 arg(image, "image")?,
                 slice(forms, forms_len, "forms")?,
                 out(id_out, "id_out")?,
@@ -452,7 +454,7 @@ pub unsafe extern "C" fn horde_client_submit_json(
         // SAFETY: the caller's contract.
         let (client, json, id_out) = unsafe {
             (
-                arg(client, "client")?,
+                handle(client, "client")?,
                 str_arg(json, "json")?,
                 out(id_out, "id_out")?,
             )
@@ -495,7 +497,7 @@ pub unsafe extern "C" fn horde_client_estimate_image(
         // SAFETY: the caller's contract.
         let (client, request, id_out) = unsafe {
             (
-                arg(client, "client")?,
+                handle(client, "client")?,
                 versioned(request, "request")?,
                 out(id_out, "id_out")?,
             )
@@ -519,7 +521,7 @@ pub unsafe extern "C" fn horde_client_fetch_models(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (client, id_out) = unsafe { (arg(client, "client")?, out(id_out, "id_out")?) };
+        let (client, id_out) = unsafe { (handle(client, "client")?, out(id_out, "id_out")?) };
         let kind = match kind {
             1 => ModelType::Image,
             2 => ModelType::Text,
@@ -547,7 +549,7 @@ pub unsafe extern "C" fn horde_client_fetch_user(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (client, id_out) = unsafe { (arg(client, "client")?, out(id_out, "id_out")?) };
+        let (client, id_out) = unsafe { (handle(client, "client")?, out(id_out, "id_out")?) };
         *id_out = client.track(client.runtime.find_user());
         Ok(())
     })

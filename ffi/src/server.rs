@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use crate::boundary::{Versioned, arg, guard, out, versioned};
+use crate::boundary::{Versioned, guard, handle, out, versioned};
 #[cfg(not(feature = "coordinator"))]
 use crate::status::Failure;
 use crate::status::horde_status;
@@ -111,7 +111,9 @@ pub unsafe extern "C" fn horde_server_start(
         #[cfg(feature = "coordinator")]
         {
             let inner = running::Running::start(&config)?;
-            *server_out = Box::into_raw(Box::new(horde_server { inner }));
+            let server = Box::into_raw(Box::new(horde_server { inner }));
+            crate::handles::register(server);
+            *server_out = server;
             Ok(())
         }
         #[cfg(not(feature = "coordinator"))]
@@ -132,17 +134,17 @@ fn unsupported() -> Failure {
 
 /// The API base clients and workers use (`http://127.0.0.1:PORT/api`), as
 /// a NUL-terminated string owned by the server: valid until
-/// `horde_server_free`. NULL when `server` is NULL.
+/// `horde_server_free`. NULL when `server` is NULL or not a live server.
 ///
 /// # Safety
-/// `server` is NULL or a live server.
+/// `server` is NULL or a server from `horde_server_start`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn horde_server_api_url(server: *const horde_server) -> *const c_char {
     crate::boundary::guard_value(std::ptr::null(), || {
         // SAFETY: the caller's contract.
-        match unsafe { server.as_ref() } {
+        match unsafe { crate::boundary::handle(server, "server") } {
             #[cfg(feature = "coordinator")]
-            Some(s) => s.inner.api.as_ptr(),
+            Ok(s) => s.inner.api.as_ptr(),
             _ => std::ptr::null(),
         }
     })
@@ -166,7 +168,7 @@ pub unsafe extern "C" fn horde_server_add_user(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let server = unsafe { arg(server, "server") }?;
+        let server = unsafe { handle(server, "server") }?;
         // SAFETY: the caller's contract.
         let alias = unsafe { crate::boundary::str_arg(alias, "alias") }?;
         if key_buf.is_null() {
@@ -195,17 +197,27 @@ pub unsafe extern "C" fn horde_server_add_user(
 
 /// Stops the coordinator (finishing what is in flight and flushing its
 /// storage), joins its threads, and removes its temporary data directory
-/// if it made one. The API URL string becomes invalid. NULL is a no-op.
+/// if it made one. The API URL string becomes invalid. NULL is a no-op; a
+/// server freed already is not freed again (`horde_last_error` says so).
 ///
 /// # Safety
-/// `server` is NULL or a server from `horde_server_start` not yet freed.
+/// `server` is NULL or a server from `horde_server_start`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn horde_server_free(server: *mut horde_server) {
     crate::boundary::guard_value((), || {
-        if !server.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in horde_server_start.
-            drop(unsafe { Box::from_raw(server) });
+        if server.is_null() {
+            return;
         }
+        if !crate::handles::release(server) {
+            let _ = crate::status::fail(crate::status::Failure::new(
+                crate::status::horde_status::HORDE_STATUS_INVALID_HANDLE,
+                "horde_server_free: `server` is not a live handle (freed twice?); nothing freed",
+            ));
+            return;
+        }
+        // SAFETY: a live handle came from Box::into_raw in horde_server_start,
+        // and `release` let only this call free it.
+        drop(unsafe { Box::from_raw(server) });
     });
 }
 

@@ -45,13 +45,16 @@ pub enum horde_status {
     HORDE_STATUS_UNSUPPORTED = 15,
     /// libhorde panicked; the handle may be unusable. Please report it.
     HORDE_STATUS_PANIC = 16,
+    /// A `horde_client` or `horde_server` pointer is not a live handle: it
+    /// was freed already, or was never made by libhorde.
+    HORDE_STATUS_INVALID_HANDLE = 17,
 }
 
 use horde_status::*;
 
 impl horde_status {
     /// Every status, in numeric order.
-    pub const ALL: [horde_status; 17] = [
+    pub const ALL: [horde_status; 18] = [
         HORDE_STATUS_OK,
         HORDE_STATUS_NULL_PARAM,
         HORDE_STATUS_INVALID_ARG,
@@ -69,6 +72,7 @@ impl horde_status {
         HORDE_STATUS_IO,
         HORDE_STATUS_UNSUPPORTED,
         HORDE_STATUS_PANIC,
+        HORDE_STATUS_INVALID_HANDLE,
     ];
 
     /// A NUL-terminated, static description.
@@ -91,6 +95,7 @@ impl horde_status {
             HORDE_STATUS_IO => "a thread, socket or file could not be opened\0",
             HORDE_STATUS_UNSUPPORTED => "not supported by this build of libhorde\0",
             HORDE_STATUS_PANIC => "libhorde panicked\0",
+            HORDE_STATUS_INVALID_HANDLE => "not a live handle (freed already?)\0",
         }
     }
 

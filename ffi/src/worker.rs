@@ -8,7 +8,7 @@ use horde_core::runtime::JobTicket;
 use horde_core::runtime::surface::{Answer, JobShape, MAX_ANSWER_SIDE, Rgba, WorkerSpec};
 use horde_core::worker::{BackendError, WorkKind};
 
-use crate::boundary::{Versioned, arg, guard, opt_str, out, slice, str_arg, versioned};
+use crate::boundary::{Versioned, arg, guard, handle, opt_str, out, slice, str_arg, versioned};
 use crate::client::horde_client;
 use crate::status::{Failure, horde_status};
 
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn horde_client_start_worker(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let (client, config) = unsafe { (arg(client, "client")?, versioned(config, "config")?) };
+        let (client, config) = unsafe { (handle(client, "client")?, versioned(config, "config")?) };
         start(client, &config)
     })
 }
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn horde_client_set_idle(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        unsafe { arg(client, "client") }?.runtime.set_idle(idle);
+        unsafe { handle(client, "client") }?.runtime.set_idle(idle);
         Ok(())
     })
 }
@@ -188,7 +188,7 @@ pub unsafe extern "C" fn horde_client_set_idle(
 pub unsafe extern "C" fn horde_client_take_gpu_back(client: *const horde_client) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        unsafe { arg(client, "client") }?.runtime.take_gpu_back();
+        unsafe { handle(client, "client") }?.runtime.take_gpu_back();
         Ok(())
     })
 }
@@ -202,7 +202,7 @@ pub unsafe extern "C" fn horde_client_take_gpu_back(client: *const horde_client)
 pub unsafe extern "C" fn horde_client_stop_workers(client: *const horde_client) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        unsafe { arg(client, "client") }?.runtime.stop_workers();
+        unsafe { handle(client, "client") }?.runtime.stop_workers();
         Ok(())
     })
 }
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn horde_client_stop_worker(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let name = unsafe { str_arg(name, "name") }?;
         client.runtime.stop_worker(name);
@@ -287,7 +287,7 @@ pub unsafe extern "C" fn horde_client_submit_job_images(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let images = unsafe { slice(images, count, "images") }?;
         let images = images
@@ -370,7 +370,7 @@ pub unsafe extern "C" fn horde_client_submit_job_images_lent(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let views = unsafe { slice(images, count, "images") }?;
         let checked = views
@@ -410,7 +410,7 @@ pub unsafe extern "C" fn horde_client_submit_job_text(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let text = unsafe { str_arg(text, "text") }?;
         answer(client, ticket, |shape| shape.text(text))
@@ -430,7 +430,7 @@ pub unsafe extern "C" fn horde_client_submit_job_form(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let json = unsafe { str_arg(json, "json") }?;
         let value = serde_json::from_str(json)
@@ -452,7 +452,7 @@ pub unsafe extern "C" fn horde_client_submit_job_form_image(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let image = view(unsafe { arg(image, "image") }?, "image")?;
         answer(client, ticket, |shape| shape.form_image(&image))
@@ -472,7 +472,7 @@ pub unsafe extern "C" fn horde_client_fail_job(
 ) -> horde_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        let client = unsafe { arg(client, "client") }?;
+        let client = unsafe { handle(client, "client") }?;
         // SAFETY: the caller's contract.
         let message = unsafe { opt_str(message, "message") }?.unwrap_or("the game gave the job up");
         answer(client, ticket, |_| {

@@ -92,6 +92,7 @@ static horde_event_kind wait_for(horde_client *client, uint64_t id, seen_t *seen
   memset(seen, 0, sizeof *seen);
   while (now_seconds() - start < 120.0) {
     horde_event ev;
+    horde_event_init(&ev);
     CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
     if (ev.kind == HORDE_EVENT_NONE) {
       nap();
@@ -180,6 +181,8 @@ static horde_event_kind wait_for(horde_client *client, uint64_t id, seen_t *seen
 static void case_abi(void) {
   char expected[64];
   CHECK(horde_abi_version() == HORDE_ABI_VERSION);
+  CHECK(HORDE_ABI_VERSION == 2); /* 2: horde_event starts with struct_size */
+  CHECK(offsetof(horde_event, struct_size) == 0);
   snprintf(expected, sizeof expected, "%d.%d.%d", HORDE_VERSION_MAJOR, HORDE_VERSION_MINOR,
            HORDE_VERSION_PATCH);
   CHECK(strcmp(horde_version(), expected) == 0);
@@ -188,7 +191,8 @@ static void case_abi(void) {
         HORDE_STATUS_NOT_FOUND == 5 && HORDE_STATUS_BUSY == 6 && HORDE_STATUS_NETWORK == 7 &&
         HORDE_STATUS_TIMEOUT == 8 && HORDE_STATUS_RATE_LIMITED == 9 && HORDE_STATUS_API == 10 &&
         HORDE_STATUS_DECODE == 11 && HORDE_STATUS_FAULTED == 12 && HORDE_STATUS_SHUT_DOWN == 13 &&
-        HORDE_STATUS_IO == 14 && HORDE_STATUS_UNSUPPORTED == 15 && HORDE_STATUS_PANIC == 16);
+        HORDE_STATUS_IO == 14 && HORDE_STATUS_UNSUPPORTED == 15 && HORDE_STATUS_PANIC == 16 &&
+        HORDE_STATUS_INVALID_HANDLE == 17);
   CHECK(HORDE_EVENT_NONE == 0 && HORDE_EVENT_QUEUED == 1 && HORDE_EVENT_PROGRESS == 2 &&
         HORDE_EVENT_IMAGE == 3 && HORDE_EVENT_TEXT == 4 && HORDE_EVENT_INTERROGATION == 5 &&
         HORDE_EVENT_COMPLETED == 6 && HORDE_EVENT_FAILED == 7 && HORDE_EVENT_CANCELLED == 8 &&
@@ -236,6 +240,7 @@ static void case_misuse(const char *url, const char *key) {
   horde_worker_config worker;
   horde_server_config server_config;
   horde_event ev;
+  horde_event_init(&ev);
   uint64_t id = 0;
   bool pending = true;
   char buf[8];
@@ -457,14 +462,65 @@ static void case_misuse(const char *url, const char *key) {
     server_config.struct_size = offsetof(horde_server_config, rate_limits);
     CHECK_STATUS(horde_server_start(&server_config, &server), HORDE_STATUS_OK);
     horde_server_free(server);
+    /* freed twice, or used once freed: refused, nothing read or freed */
+    horde_server_free(server);
+    {
+      char why[256];
+      horde_last_error(why, sizeof why);
+      CHECK(strstr(why, "not a live handle") != NULL);
+    }
+    CHECK(horde_server_api_url(server) == NULL);
   }
   CHECK_STATUS(horde_write_png("/tmp/x.png", png_magic, 0, 1), HORDE_STATUS_INVALID_ARG);
 
+  /* an event without its struct_size is refused and left untouched */
+  {
+    horde_event unset;
+    memset(&unset, 0, sizeof unset);
+    unset.kind = HORDE_EVENT_TEXT;
+    CHECK_STATUS(horde_client_poll_event(client, &unset), HORDE_STATUS_STRUCT_SIZE);
+    CHECK(unset.kind == HORDE_EVENT_TEXT && unset.struct_size == 0);
+    {
+      char why[256];
+      horde_last_error(why, sizeof why);
+      CHECK(strstr(why, "horde_event_init") != NULL);
+    }
+    CHECK_STATUS(horde_event_init(NULL), HORDE_STATUS_NULL_PARAM);
+  }
+  /* a caller built against a newer, longer horde_event: its extra bytes
+     are left alone and struct_size says what was written */
+  {
+    struct {
+      horde_event ev;
+      uint64_t newer_field;
+    } longer;
+    horde_event_init(&longer.ev);
+    longer.ev.struct_size = sizeof longer;
+    longer.newer_field = 0x5eed;
+    CHECK_STATUS(horde_client_poll_event(client, &longer.ev), HORDE_STATUS_OK);
+    CHECK(longer.ev.struct_size == sizeof(horde_event));
+    CHECK(longer.newer_field == 0x5eed);
+  }
   /* nothing above queued anything */
   CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
+  CHECK(ev.struct_size == sizeof(horde_event));
   CHECK(ev.kind == HORDE_EVENT_NONE || ev.kind == HORDE_EVENT_WORKER);
   CHECK(ev.text != NULL && ev.json != NULL && ev.rc != NULL);
   horde_client_free(client);
+  /* a double free is refused (a debug aid: no crash, no second free) */
+  horde_client_free(client);
+  {
+    char why[256];
+    horde_last_error(why, sizeof why);
+    CHECK(strstr(why, "not a live handle") != NULL);
+  }
+  CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_INVALID_HANDLE);
+  CHECK_STATUS(horde_client_cancel(client, 1), HORDE_STATUS_INVALID_HANDLE);
+  {
+    /* a pointer libhorde never made */
+    horde_client *forged = (horde_client *)&ev;
+    CHECK_STATUS(horde_client_set_idle(forged, true), HORDE_STATUS_INVALID_HANDLE);
+  }
 }
 
 /* --- image: one request, decoded pixels, a PNG on disk --- */
@@ -569,6 +625,7 @@ static void case_cancel(const char *url, const char *key) {
     double start = now_seconds();
     while (!(b_done && c_done) && now_seconds() - start < 60.0) {
       horde_event ev;
+      horde_event_init(&ev);
       CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
       if (ev.kind == HORDE_EVENT_NONE) {
         nap();
@@ -589,6 +646,7 @@ static void case_cancel(const char *url, const char *key) {
     int queued = 0;
     while (!queued && now_seconds() - start < 60.0) {
       horde_event ev;
+      horde_event_init(&ev);
       CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
       if (ev.kind == HORDE_EVENT_QUEUED && ev.id == a) {
         CHECK(ev.position >= 1);
@@ -652,6 +710,7 @@ static void case_worker(const char *url, const char *key) {
 
   while (done < 2 && now_seconds() - start < 120.0) {
     horde_event ev;
+    horde_event_init(&ev);
     CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
     switch (ev.kind) {
     case HORDE_EVENT_NONE:
@@ -766,6 +825,7 @@ static void case_worker(const char *url, const char *key) {
   start = now_seconds();
   while (stopped < 2 && now_seconds() - start < 60.0) {
     horde_event ev;
+    horde_event_init(&ev);
     CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
     if (ev.kind == HORDE_EVENT_NONE) {
       nap();
@@ -826,6 +886,7 @@ static int burst_retries(uint32_t limits) {
   }
   while (queued < 6 && now_seconds() - start < 60.0) {
     horde_event ev;
+    horde_event_init(&ev);
     CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
     if (ev.kind == HORDE_EVENT_NONE) {
       nap();
@@ -924,6 +985,7 @@ static void case_server(const char *data_dir, const char *png) {
       CHECK_STATUS(horde_client_interrogate_rgba(client, &view, caption, 1, &id), HORDE_STATUS_OK);
       while (now_seconds() - start < 60.0) {
         horde_event ev;
+        horde_event_init(&ev);
         CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
         if (ev.kind == HORDE_EVENT_NONE) {
           nap();
@@ -974,6 +1036,7 @@ static void case_server(const char *data_dir, const char *png) {
         int queued = 0;
         while (!queued && now_seconds() - start < 60.0) {
           horde_event ev;
+          horde_event_init(&ev);
           CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
           if (ev.kind == HORDE_EVENT_NONE) {
             nap();
@@ -1093,6 +1156,7 @@ static void case_failure(const char *url, const char *key) {
     start = now_seconds();
     while (unreachable == 0 && now_seconds() - start < 30.0) {
       horde_event ev;
+      horde_event_init(&ev);
       CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
       if (ev.kind == HORDE_EVENT_NONE) {
         nap();
