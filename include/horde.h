@@ -931,7 +931,8 @@ enum horde_status horde_client_generate_text(const struct horde_client *client,
  * Asks for `forms_len` interrogation forms (`caption`, `nsfw`,
  * `interrogation`, or a post-processor such as `RealESRGAN_x4plus`) on an
  * encoded image (PNG, WebP or JPEG, `image_len` bytes); `*id_out` is the
- * request's id. The bytes are copied before the call returns.
+ * request's id. The bytes are copied before the call returns and
+ * base64-encoded on the runtime's threads, not the caller's.
  *
  * # Safety
  * `client` is NULL or live; `image` is NULL or `image_len` readable bytes;

@@ -4,7 +4,6 @@
 
 use std::ffi::c_char;
 
-use base64::Engine;
 use horde_core::api::{
     ImageGenerateRequest, InterrogationRequest, ModelType, TextGenerateRequest, validate,
 };
@@ -344,7 +343,8 @@ fn form_names(forms: &[*const c_char]) -> Result<Vec<horde_core::api::FormName>,
 /// Asks for `forms_len` interrogation forms (`caption`, `nsfw`,
 /// `interrogation`, or a post-processor such as `RealESRGAN_x4plus`) on an
 /// encoded image (PNG, WebP or JPEG, `image_len` bytes); `*id_out` is the
-/// request's id. The bytes are copied before the call returns.
+/// request's id. The bytes are copied before the call returns and
+/// base64-encoded on the runtime's threads, not the caller's.
 ///
 /// # Safety
 /// `client` is NULL or live; `image` is NULL or `image_len` readable bytes;
@@ -374,12 +374,13 @@ pub unsafe extern "C" fn horde_client_interrogate(
         if forms.is_empty() {
             return Err(Failure::invalid("`forms` is empty: name at least one form"));
         }
-        let body = InterrogationRequest::of(
-            form_names(forms)?,
-            base64::engine::general_purpose::STANDARD.encode(image),
-        );
-        validate::validate_interrogation_request(&body).map_err(refused)?;
-        *id_out = client.track(client.runtime.submit_interrogation(body));
+        // Copied here; base64-encoded on the runtime's threads.
+        let body = InterrogationRequest::of(form_names(forms)?, String::new());
+        let id = client
+            .runtime
+            .interrogate_encoded(body, image.to_vec())
+            .map_err(refused)?;
+        *id_out = client.track(id);
         Ok(())
     })
 }

@@ -554,20 +554,7 @@ fn validate_text_params(p: &TextParams) -> Check {
 
 /// Checks an interrogation request: at least one known form and a source image.
 pub fn validate_interrogation_request(req: &InterrogationRequest) -> Check {
-    if req.forms.is_empty() {
-        return Err(ValidationError::schema(
-            "forms",
-            "at least one form is required",
-        ));
-    }
-    for (i, form) in req.forms.iter().enumerate() {
-        if !form.name.is_known() {
-            return Err(ValidationError::schema(
-                format!("forms.{i}.name"),
-                format!("'{}' is not a known form", form.name),
-            ));
-        }
-    }
+    validate_forms(&req.forms)?;
     if req.source_image.trim().is_empty() {
         return Err(ValidationError::new(
             "source_image",
@@ -576,4 +563,23 @@ pub fn validate_interrogation_request(req: &InterrogationRequest) -> Check {
         ));
     }
     check_webhook(req.webhook.as_deref())
+}
+
+/// The forms of an interrogation request: at least one, each known.
+pub fn validate_forms(forms: &[crate::api::InterrogationFormRequest]) -> Check {
+    if forms.is_empty() {
+        return Err(ValidationError::schema(
+            "forms",
+            "at least one form is required",
+        ));
+    }
+    for (i, form) in forms.iter().enumerate() {
+        if !form.name.is_known() {
+            return Err(ValidationError::schema(
+                format!("forms.{i}.name"),
+                format!("'{}' is not a known form", form.name),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -129,6 +129,15 @@ pub(crate) fn run(
                         slots.clone(),
                     )));
                 }
+                Command::InterrogateEncoded(id, req, image) => {
+                    let t = task(id, &client, &config, &cancels, &out);
+                    running.push(tokio::task::spawn_local(interrogation_of_encoded(
+                        t,
+                        *req,
+                        image,
+                        slots.clone(),
+                    )));
+                }
                 Command::Text(id, req) => {
                     let t = task(id, &client, &config, &cancels, &out);
                     running.push(tokio::task::spawn_local(text(t, *req, slots.clone())));
@@ -408,6 +417,38 @@ async fn text(
     t.end();
 }
 
+/// Base64-encodes the caller's encoded image on the blocking pool (a few
+/// hundred µs for a large picture), then interrogates it.
+async fn interrogation_of_encoded(
+    t: Task,
+    mut req: crate::api::InterrogationRequest,
+    image: Vec<u8>,
+    slots: Arc<tokio::sync::Semaphore>,
+) {
+    use base64::Engine as _;
+    let encoded = tokio::task::spawn_blocking(move || {
+        base64::engine::general_purpose::STANDARD.encode(image)
+    })
+    .await;
+    match encoded {
+        Ok(source) => {
+            req.source_image = source;
+            interrogation(t, req, slots).await;
+        }
+        // Only a panic in the encoder lands here.
+        Err(e) => {
+            t.cancels.lock().remove(&t.id);
+            t.send(Event::Failed {
+                id: t.id,
+                error: crate::client::lifecycle::client_error(
+                    "RequestFailed",
+                    format!("the source image could not be encoded: {e}"),
+                ),
+            });
+        }
+    }
+}
+
 /// Encodes the game's pixels on the blocking pool, then interrogates them.
 async fn interrogation_of_pixels(
     t: Task,
@@ -423,13 +464,13 @@ async fn interrogation_of_pixels(
             pixels: &pixels.rgba,
         }
         .to_webp()
+        .map(|webp| base64::engine::general_purpose::STANDARD.encode(webp))
     })
     .await
     .map_err(|e| e.to_string())
     .and_then(|r| r);
     match encoded {
-        Ok(webp) => {
-            let source = base64::engine::general_purpose::STANDARD.encode(webp);
+        Ok(source) => {
             let req = crate::api::InterrogationRequest::of(forms, source);
             interrogation(t, req, slots).await;
         }

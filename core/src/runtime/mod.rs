@@ -84,6 +84,9 @@ pub(crate) enum Command {
     Text(RequestId, Box<TextGenerateRequest>),
     Interrogation(RequestId, Box<crate::api::InterrogationRequest>),
     InterrogatePixels(RequestId, Vec<crate::api::FormName>, Box<SourceImage>),
+    /// An interrogation whose source is an encoded image still to be
+    /// base64-encoded into `source_image`.
+    InterrogateEncoded(RequestId, Box<crate::api::InterrogationRequest>, Vec<u8>),
     Cancel(RequestId),
     CancelAll,
     Estimate(RequestId, Box<ImageGenerateRequest>),
@@ -214,6 +217,29 @@ impl Runtime {
             rgba: image.pixels.to_vec(),
         };
         self.send(Command::InterrogatePixels(id, forms, Box::new(pixels)));
+        Ok(id)
+    }
+
+    /// Queues `req` (its `source_image` left empty) on `image`, an encoded
+    /// picture (PNG, WebP, JPEG) the caller hands over: it is base64-encoded
+    /// into `source_image` on the runtime's threads, so the caller's thread
+    /// only moves the bytes. `Err` (nothing queued) when `image` is empty
+    /// or a form breaks a rule.
+    pub fn interrogate_encoded(
+        &self,
+        req: crate::api::InterrogationRequest,
+        image: Vec<u8>,
+    ) -> Result<RequestId, crate::api::validate::ValidationError> {
+        crate::api::validate::validate_forms(&req.forms)?;
+        if image.is_empty() {
+            return Err(crate::api::validate::ValidationError {
+                field: "source_image".into(),
+                rc: crate::api::Rc::ImageValidationFailed,
+                message: "Image validation failed. A source image is required.".into(),
+            });
+        }
+        let id = self.id();
+        self.send(Command::InterrogateEncoded(id, Box::new(req), image));
         Ok(id)
     }
 

@@ -1006,6 +1006,46 @@ static void case_server(const char *data_dir, const char *png) {
         }
       }
       CHECK(captioned == 1);
+      /* The PNG written above, interrogated as encoded bytes (copied by the
+       * call, base64-encoded on the runtime's threads). */
+      {
+        static uint8_t encoded[1 << 20];
+        size_t encoded_len;
+        FILE *f = fopen(png, "rb");
+        CHECK(f != NULL);
+        encoded_len = f != NULL ? fread(encoded, 1, sizeof encoded, f) : 0;
+        if (f != NULL) {
+          fclose(f);
+        }
+        CHECK(encoded_len > 8);
+        CHECK_STATUS(horde_client_interrogate(client, encoded, encoded_len, caption, 1, &id),
+                     HORDE_STATUS_OK);
+        memset(encoded, 0, sizeof encoded); /* the call copied it */
+        captioned = 0;
+        start = now_seconds();
+        while (now_seconds() - start < 60.0) {
+          horde_event ev;
+          horde_event_init(&ev);
+          CHECK_STATUS(horde_client_poll_event(client, &ev), HORDE_STATUS_OK);
+          if (ev.kind == HORDE_EVENT_NONE) {
+            nap();
+            continue;
+          }
+          if (ev.id != id) {
+            continue;
+          }
+          if (ev.kind == HORDE_EVENT_INTERROGATION) {
+            CHECK(strstr(ev.json, "a 64x64 image") != NULL);
+            captioned++;
+          }
+          if (ev.kind == HORDE_EVENT_COMPLETED || ev.kind == HORDE_EVENT_FAILED ||
+              ev.kind == HORDE_EVENT_CANCELLED) {
+            CHECK(ev.kind == HORDE_EVENT_COMPLETED);
+            break;
+          }
+        }
+        CHECK(captioned == 1);
+      }
       /* Refusals, each before anything is sent. */
       view.width = 0;
       expect_refused(horde_client_interrogate_rgba(client, &view, caption, 1, &id), "sides");
