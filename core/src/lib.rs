@@ -20,6 +20,8 @@ pub mod client;
 #[cfg(feature = "coordinator")]
 pub mod coordinator;
 pub mod kudos;
+#[cfg(any(feature = "runtime", feature = "coordinator"))]
+mod priority;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "worker")]

@@ -96,6 +96,8 @@ impl EmbeddedHorde {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("horde-server")
+            // The game's own horde yields the CPU to the game's frame.
+            .on_thread_start(crate::priority::background)
             .enable_all()
             .build()
             .map_err(EmbeddedError::io("cannot start the server's threads"))?;

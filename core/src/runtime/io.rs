@@ -29,7 +29,7 @@ pub(crate) fn run(
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // The blocking pool encodes and decodes images: background too.
-        .on_thread_start(super::priority::background)
+        .on_thread_start(crate::priority::background)
         .build()
     {
         Ok(rt) => rt,

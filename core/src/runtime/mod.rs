@@ -15,7 +15,6 @@
 
 mod events;
 mod io;
-mod priority;
 pub mod surface;
 mod workers;
 
@@ -127,14 +126,14 @@ impl Runtime {
         let decode = std::thread::Builder::new()
             .name("horde-decode".into())
             .spawn(move || {
-                priority::background();
+                crate::priority::background();
                 events::deliver(deliver_rx, events_tx, wake);
             })?;
         let weak = commands.downgrade();
         let io = std::thread::Builder::new()
             .name("horde-io".into())
             .spawn(move || {
-                priority::background();
+                crate::priority::background();
                 io::run(client, config, (command_rx, weak), deliver_tx);
             })?;
         Ok(Self {

@@ -1,6 +1,8 @@
 //! The runtime's threads yield the CPU to the game's: its I/O thread, its
 //! decode thread and the blocking pool that encodes and decodes images run
-//! as background work. Without this, on a machine whose cores are all busy
+//! as background work, and so do the threads of a horde embedded in the
+//! game ([`crate::coordinator::embedded`]; a `horde serve` process keeps
+//! normal priority). Without this, on a machine whose cores are all busy
 //! (a game, its renderer, and the runtime encoding a 1024² picture), every
 //! call that wakes the runtime — a submit, an answer — could hand the
 //! game's core to the woken runtime thread in the middle of the game's
