@@ -125,7 +125,9 @@ pub struct HordePrivate(pub Arc<horde_core::coordinator::embedded::EmbeddedHorde
 pub struct HordeRuntime(pub Runtime);
 
 /// A worker lending this machine to the horde while the player is idle,
-/// as a component: spawning an entity with one starts the worker, changing
+/// as a component: spawning an entity with one starts the worker (once a
+/// worker of the same name, despawned but still finishing its job, has
+/// stopped), changing
 /// it restarts the worker with the new settings (the old one finishes its
 /// job first), removing it or despawning the entity stops the worker. A
 /// game runs as many as it likes, each under its own name; all of them
@@ -251,8 +253,9 @@ impl Plugin for HordePlugin {
                 PreUpdate,
                 (
                     (
-                        systems::start_workers,
-                        systems::follow_idle,
+                        // The runtime hears the idle state before a worker
+                        // starts, so it starts in it.
+                        (systems::follow_idle, systems::start_workers).chain(),
                         systems::submit,
                     )
                         .in_set(HordeSet::Submit),

@@ -109,34 +109,26 @@ pub(crate) fn submit(
 pub(crate) struct WorkerNames(HashMap<Entity, String>);
 
 /// Starts the workers of new [`HordeWorker`] components and restarts those
-/// whose component changed.
+/// whose component changed. Both go through `restart_worker`: a worker of
+/// that name still stopping (its entity despawned this frame, a new one
+/// spawned under the same name) finishes first, then the new one starts.
 pub(crate) fn start_workers(
-    workers: Query<(Entity, Ref<HordeWorker>), Changed<HordeWorker>>,
+    workers: Query<(Entity, &HordeWorker), Changed<HordeWorker>>,
     runtime: Option<Res<HordeRuntime>>,
-    idle: Option<Res<HordeIdle>>,
     mut names: ResMut<WorkerNames>,
 ) {
     let Some(runtime) = runtime else { return };
     for (entity, w) in &workers {
         let name = w.config.name.clone();
-        match names.0.insert(entity, name.clone()) {
-            None => {
-                let idle = idle.as_ref().is_some_and(|i| i.0);
-                runtime
-                    .0
-                    .start_worker(w.config.clone(), w.backend.clone(), idle);
-            }
-            // Renamed: the old one stops, the new name starts.
-            Some(old) if old != name => {
-                runtime.0.stop_worker(&old);
-                runtime
-                    .0
-                    .restart_worker(w.config.clone(), w.backend.clone());
-            }
-            Some(_) => runtime
-                .0
-                .restart_worker(w.config.clone(), w.backend.clone()),
+        // Renamed: the old name stops, the new one starts.
+        if let Some(old) = names.0.insert(entity, name.clone())
+            && old != name
+        {
+            runtime.0.stop_worker(&old);
         }
+        runtime
+            .0
+            .restart_worker(w.config.clone(), w.backend.clone());
     }
 }
 
@@ -162,13 +154,9 @@ pub(crate) fn follow_idle(
     let Some(runtime) = runtime else { return };
     // A missing `HordeIdle` means the player is not idle.
     let now = idle.is_some_and(|i| i.0);
-    match *sent {
-        None => *sent = Some(now),
-        Some(before) if before != now => {
-            runtime.0.set_idle(now);
-            *sent = Some(now);
-        }
-        Some(_) => {}
+    if *sent != Some(now) {
+        runtime.0.set_idle(now);
+        *sent = Some(now);
     }
 }
 

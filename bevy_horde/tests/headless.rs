@@ -1022,6 +1022,37 @@ fn three_workers_of_three_kinds_serve_the_game_and_each_stops_or_restarts_alone(
     assert_eq!(said(&app, dreamer, started), 2);
     assert_eq!(said(&app, alchemist, stopped), 0);
 
+    // Despawned and spawned again under the same name in one frame: the
+    // old one finishes and stops, then the new one starts and serves.
+    let e = worker_entity(&mut app, dreamer);
+    app.world_mut().despawn(e);
+    app.world_mut().spawn(worker(
+        dreamer,
+        WorkerBackend::Backend(Arc::new(ProceduralImages)),
+    ));
+    let again = app
+        .world_mut()
+        .spawn(HordeImageRequest(image_request("a third bridge", 64, 64)))
+        .id();
+    assert_eq!(run_to_end(&mut app, again), Some(HordeRequestState::Done));
+    run_until(&mut app, |w| {
+        w.resource::<Seen>()
+            .status
+            .iter()
+            .filter(|s| s.worker == dreamer && matches!(s.event, WorkerEvent::Started { .. }))
+            .count()
+            == 3
+    });
+    assert_eq!(said(&app, dreamer, stopped), 2);
+    assert!(
+        !app.world()
+            .resource::<Seen>()
+            .status
+            .iter()
+            .any(|s| matches!(&s.event, WorkerEvent::Error { fatal: true, .. })),
+        "no worker was refused"
+    );
+
     // Removing the component (the entity stays) stops it too.
     let e = worker_entity(&mut app, alchemist);
     app.world_mut()

@@ -271,9 +271,13 @@ async fn the_runtime_runs_image_and_alchemy_workers_for_its_own_requests() {
         &rt,
         |_, _| {},
         |seen| {
+            // The alchemist hears of its kudos when its submit is answered,
+            // which may come after the requester saw the form done.
             [img, cap].iter().all(|id| {
                 seen.iter()
                     .any(|e| matches!(e, Event::Completed { id: i } if i == id))
+            }) && seen.iter().any(|e| {
+                matches!(e, Event::Worker { name, event: WorkerEvent::KudosEarned { .. } } if name == "rt-alchemist")
             })
         },
     )
