@@ -721,8 +721,9 @@ fn paint_jobs(mut jobs: MessageReader<HordeWorkerJob>, horde: Horde) {
 #[test]
 fn a_game_hosts_its_own_horde_and_answers_its_own_jobs_with_one_liners() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = std::env::temp_dir().join(format!("bevy-horde-private-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // Removed when dropped, a failing test included.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("horde");
     let painter = {
         let backend = WorkerBackend::Game {
             kind: WorkKind::Image,
@@ -783,7 +784,6 @@ fn a_game_hosts_its_own_horde_and_answers_its_own_jobs_with_one_liners() {
         .expect("restarted");
     assert_eq!(again.api_key, key);
     drop(again);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[derive(Resource, Default)]
